@@ -1,0 +1,71 @@
+"""The one backend switch: CuPy when CuPy imports and sees a CUDA device, NumPy otherwise.
+
+HPM_BACKEND=numpy forces NumPy; HPM_BACKEND=cupy demands CuPy (an error if it cannot be had);
+unset or `auto` chooses. Callers ask `backend.xp()` for the array module and never test for CuPy
+themselves.
+"""
+import functools
+import os
+
+import numpy as np
+
+KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
+_CHOICES = ("auto", "numpy", "cupy")
+
+
+@functools.lru_cache(maxsize=None)
+def _cupy_or_reason():
+    """(cupy module, None) when usable, else (None, why not)."""
+    try:
+        import cupy
+    except ImportError as e:
+        return None, f"CuPy is not installed ({e})"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None, "no CUDA device"
+    except Exception as e:  # CUDA driver missing or broken: CuPy raises its own runtime errors
+        return None, f"no usable CUDA device ({e})"
+    return cupy, None
+
+
+def requested():
+    choice = os.environ.get("HPM_BACKEND", "auto").strip().lower() or "auto"
+    if choice not in _CHOICES:
+        raise ValueError(f"HPM_BACKEND={choice!r}: expected one of {', '.join(_CHOICES)}")
+    return choice
+
+
+def gpu_available():
+    return _cupy_or_reason()[0] is not None
+
+
+def xp():
+    """The array module to compute with: cupy or numpy."""
+    choice = requested()
+    if choice == "numpy":
+        return np
+    cupy, why = _cupy_or_reason()
+    if cupy is None:
+        if choice == "cupy":
+            raise RuntimeError(f"HPM_BACKEND=cupy but {why}")
+        return np
+    return cupy
+
+
+def name():
+    return xp().__name__
+
+
+def to_host(a):
+    """A NumPy array from a NumPy or CuPy array."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+@functools.lru_cache(maxsize=None)
+def raw_module(cu_file, options=("-std=c++17",)):
+    """The compiled cupy.RawModule of cuda_kernels/<cu_file> (compiled once per process)."""
+    cupy, why = _cupy_or_reason()
+    if cupy is None:
+        raise RuntimeError(f"cannot load {cu_file}: {why}")
+    with open(os.path.join(KERNEL_DIR, cu_file)) as f:
+        return cupy.RawModule(code=f.read(), options=options)

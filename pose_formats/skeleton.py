@@ -1,0 +1,22 @@
+"""The 16-joint Human3.6M skeleton (pose_formats/data/skeleton16.json, a copy of shared/data)."""
+import json
+import os
+
+import numpy as np
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+with open(os.path.join(DATA_DIR, "skeleton16.json")) as _f:
+    _SKELETON = json.load(_f)
+
+JOINTS = tuple(_SKELETON["joints"])
+NUM_JOINTS = len(JOINTS)                                   # 16
+PARENTS = np.array(_SKELETON["parent"], dtype=np.int64)    # root (0) is its own parent
+BONE_MM = np.array(_SKELETON["bone_mm"], dtype=np.float64)
+LEFT_RIGHT_PAIRS = tuple(tuple(p) for p in _SKELETON["left_right_pairs"])
+ROBUST_JOINTS = tuple(_SKELETON["robust_joints"])          # pelvis, hips, shoulders
+MASK_2D_JOINT = int(_SKELETON["mask_2d_joint"])            # spine: absent from 2D (MPII) data
+ACTIONS = tuple(_SKELETON["actions"])                      # 15, action a is ACTIONS[a - 1]
+
+DIM_2D = 2 * NUM_JOINTS    # 32
+DIM_3D = 3 * NUM_JOINTS    # 48

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Builds stock Caffe 1.0 (CPU-only, Python layers, pycaffe, the `caffe` tool) from the pinned PyPI
+# source distribution and wires it into the project's virtual environment.
+#
+#   tools/build_caffe.sh [--venv DIR] [--cache DIR]
+#
+# The build lands in CACHE/caffe-KEY, KEY = hash(sdist sha256, compile rules, Python and NumPy
+# versions): a second run with nothing changed only re-links the venv. A build is first made under a
+# temporary name and renamed when complete, so an interrupted build is never taken for a cached one.
+set -euo pipefail
+
+SDIST_NAME=brocolli-caffe
+SDIST_VERSION=9.0.2
+SDIST_SHA256=c6410cc60bdd6db685d441b66be7df05410f8850ac88d6b75d48ef9b2315c08a
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+venv=$root/.venv
+cache=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hpm3d}
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --venv) venv=$2; shift 2 ;;
+    --cache) cache=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "build_caffe.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+die() { echo "build_caffe.sh: $*" >&2; exit 1; }
+
+python=$venv/bin/python
+[ -x "$python" ] || die "no virtual environment at $venv (run 'make venv' first)"
+
+# Debian packages the build needs, each checked by a file it installs, so a missing one is named.
+missing=()
+check() { [ -e "$2" ] || missing+=("$1"); }
+check libprotobuf-dev     /usr/include/google/protobuf/message.h
+check protobuf-compiler   /usr/bin/protoc
+check libgoogle-glog-dev  /usr/include/glog/logging.h
+check libgflags-dev       /usr/include/gflags/gflags.h
+check libhdf5-dev         /usr/include/hdf5/serial/hdf5.h
+check libopenblas-dev     /usr/include/x86_64-linux-gnu/cblas.h
+check libboost-system-dev /usr/include/boost/system/error_code.hpp
+check libboost-thread-dev /usr/include/boost/thread.hpp
+check libboost-filesystem-dev /usr/include/boost/filesystem.hpp
+check libboost-python-dev /usr/include/boost/python.hpp
+check libgtest-dev        /usr/include/gtest/gtest.h
+check python3-dev         /usr/include/python3.11/Python.h
+[ ${#missing[@]} -eq 0 ] || die "missing Debian packages: ${missing[*]}
+  install them with: apt-get install -y ${missing[*]}   (or run 'make deps' as root)"
+
+py_ver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+np_ver=$("$python" -c 'import numpy; print(numpy.__version__)') || die "NumPy is not importable from $python"
+key=$( { echo "$SDIST_SHA256"; cat "$here/caffe.mk"; echo "python $py_ver numpy $np_ver"; } | sha256sum | cut -c1-16)
+build=$cache/caffe-$key
+mkdir -p "$cache"
+
+# A cached build is used only if every product is there and the library loads.
+verify() {
+  local b=$1
+  [ -f "$b/BUILD_INFO" ] && [ -x "$b/bin/caffe.bin" ] && [ -f "$b/lib/libcaffe.so" ] \
+    && [ -f "$b/python/caffe/_caffe.so" ] && [ -f "$b/python/caffe/proto/caffe_pb2.py" ] \
+    && "$b/bin/caffe.bin" --version >/dev/null 2>&1
+}
+
+if [ -d "$build" ] && ! verify "$build"; then
+  echo "build_caffe.sh: cached build $build is incomplete or broken; rebuilding it" >&2
+  rm -rf "$build"
+fi
+
+if [ ! -d "$build" ]; then
+  tarball=$cache/$SDIST_NAME-$SDIST_VERSION.tar.gz
+  if [ ! -f "$tarball" ] || ! echo "$SDIST_SHA256  $tarball" | sha256sum -c --quiet - 2>/dev/null; then
+    echo "== fetching $SDIST_NAME==$SDIST_VERSION (source distribution)"
+    rm -f "$tarball"
+    "$python" -m pip download --quiet --no-deps --no-binary=:all: --no-build-isolation \
+      "$SDIST_NAME==$SDIST_VERSION" -d "$cache" || die "could not download $SDIST_NAME==$SDIST_VERSION from PyPI"
+    echo "$SDIST_SHA256  $tarball" | sha256sum -c --quiet - \
+      || die "sha256 of $tarball is not the pinned $SDIST_SHA256"
+  fi
+  tmp=$build.tmp.$$
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  trap 'rm -rf "$tmp"' EXIT
+  tar -xzf "$tarball" -C "$tmp"
+  src=$tmp/$SDIST_NAME-$SDIST_VERSION
+  echo "== compiling Caffe into $build (about 10 minutes on 2 cores; log: $tmp/build.log)"
+  start=$(date +%s)
+  if ! make -f "$here/caffe.mk" -j"$(nproc)" SRC="$src" OUT="$tmp" PYTHON="$python" > "$tmp/build.log" 2>&1; then
+    cp "$tmp/build.log" "$cache/last-failed-build.log"
+    grep -m5 -B2 -A3 'error' "$tmp/build.log" >&2 || tail -20 "$tmp/build.log" >&2
+    die "Caffe compile failed; full log: $cache/last-failed-build.log"
+  fi
+  rm -rf "$tmp/obj" "$src"
+  printf 'sdist %s==%s sha256 %s\npython %s\nnumpy %s\nbuilt %s in %ss\n' \
+    "$SDIST_NAME" "$SDIST_VERSION" "$SDIST_SHA256" "$py_ver" "$np_ver" "$(date -u +%FT%TZ)" \
+    "$(( $(date +%s) - start ))" > "$tmp/BUILD_INFO"
+  verify "$tmp" || die "the fresh build in $tmp does not run: see $tmp/build.log"
+  mv "$tmp" "$build"
+  trap - EXIT
+fi
+
+# Wire the build into the venv: pycaffe on sys.path, `caffe` on PATH. The wrapper puts the venv's bin
+# first on PATH because the embedded interpreter of caffe.bin locates its prefix (and so the venv's
+# site-packages, where our layers live) by finding `python3` on PATH.
+site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$build/python" > "$site/pycaffe.pth"
+cat > "$venv/bin/caffe" <<WRAP
+#!/bin/sh
+# Generated by tools/build_caffe.sh: runs Caffe $SDIST_VERSION from $build
+PATH="$venv/bin:\$PATH" exec "$build/bin/caffe.bin" "\$@"
+WRAP
+chmod +x "$venv/bin/caffe"
+echo "$build" > "$venv/caffe-build"
+echo "== Caffe ready: $build"
