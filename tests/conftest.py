@@ -1,0 +1,33 @@
+"""Shared test set-up: the repo root, the Caffe build in use, and its NumPy ABI check."""
+import os
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(REPO, ".venv")
+
+
+def caffe_build_dir():
+    """The Caffe build the venv uses (written by tools/build_caffe.sh)."""
+    with open(os.path.join(VENV, "caffe-build")) as f:
+        return f.read().strip()
+
+
+def built_numpy_version():
+    with open(os.path.join(caffe_build_dir(), "BUILD_INFO")) as f:
+        for line in f:
+            if line.startswith("numpy "):
+                return line.split()[1]
+    raise RuntimeError("BUILD_INFO names no NumPy version")
+
+
+def pytest_sessionstart(session):
+    # _caffe.so is compiled against one NumPy; another one at run time fails in obscure ways.
+    if not os.path.exists(os.path.join(VENV, "caffe-build")):
+        return
+    built = built_numpy_version()
+    if built != np.__version__:
+        raise pytest.UsageError(
+            f"Caffe in {caffe_build_dir()} was built against NumPy {built}, but NumPy {np.__version__} "
+            "is installed: run 'make caffe' to rebuild it for this NumPy")
