@@ -59,7 +59,8 @@ extern "C" __global__ void skel_vector_loss(const float* a, const float* b, cons
         const int coord = entry % dim;
         const float* a_frame = a + frame * row;
         const float* b_frame = b + frame * row;
-        const float d = bone_entry(a_frame, parents, joint, coord, dim) - bone_entry(b_frame, parents, joint, coord, dim);
+        const float d =
+            bone_entry(a_frame, parents, joint, coord, dim) - bone_entry(b_frame, parents, joint, coord, dim);
         float g = -d;
         for (int c = 0; c < n_joints; ++c) {
             if (parents[c] == joint) {

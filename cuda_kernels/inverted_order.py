@@ -32,5 +32,6 @@ def _inverted_order_device(a):
 
 
 def inverted_order(a):
-    """Contiguous copy of `a` (N, ...) with its items in reverse order along axis 0."""
+    """Contiguous copy of `a` (N, ...) with its items in reverse order along axis 0 (same dtype on the
+    host; float32 on the device)."""
     return launch.pick(inverted_order_reference, _inverted_order_device, a)(a)

@@ -6,6 +6,9 @@ counter-based hash of (seed, counter, frame, joint): no generator state, so the 
 CUDA kernel draw the same bits, and a layer gets a fresh, repeatable mask per call by passing its
 call count as `counter`. Seed and counter are taken modulo 2^32. The draw does not depend on `dim`,
 so masks of 2D and 3D poses made with the same (seed, counter) drop the same joints.
+
+The draw: h = L(L(L(L(seed) ^ counter) ^ frame) ^ joint) with L the lowbias32 hash, u = (h >> 8) / 2^24
+(exact in float32), kept when u < keep_prob[joint] compared in float32.
 """
 import numpy as np
 

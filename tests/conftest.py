@@ -4,6 +4,9 @@ import os
 import numpy as np
 import pytest
 
+# Caffe's INFO log (every layer of every net a test builds) would bury pytest's failure reports.
+os.environ.setdefault("GLOG_minloglevel", "1")
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(REPO, ".venv")
 

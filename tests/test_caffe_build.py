@@ -68,7 +68,8 @@ def _cli_losses(log):
 def test_caffe_train_cli_and_pycaffe_solver_agree(echo_dir, monkeypatch):
     # Run from a folder outside the repo: the embedded interpreter must find caffe_layers by itself.
     run = subprocess.run([os.path.join(VENV, "bin", "caffe"), "train", "-solver", "solver.prototxt"],
-                         cwd=echo_dir, capture_output=True, text=True, timeout=300)
+                         cwd=echo_dir, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "GLOG_minloglevel": "0"})  # the loss lines are INFO
     assert run.returncode == 0, run.stderr[-3000:]
     cli = _cli_losses(run.stderr)
     assert len(cli) == ITERATIONS, run.stderr[-2000:]

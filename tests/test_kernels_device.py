@@ -10,6 +10,7 @@ Each test runs twice:
 """
 import ctypes
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -140,7 +141,10 @@ def _emulated_cupy():
     module.empty = lambda shape, dtype=np.float32: np.empty(shape, dtype=dtype).view(_EmulatedArray)
     module.full = lambda shape, value, dtype=np.float32: np.full(shape, value, dtype=dtype).view(_EmulatedArray)
     module.RawModule = _EmulatedRawModule
-    module.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    module.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1,
+                                      getDeviceProperties=lambda device_id: {"name": b"emulated on the CPU"}),
+        Device=lambda device_id=0: types.SimpleNamespace(id=device_id, synchronize=lambda: None))
     return module
 
 
@@ -248,3 +252,27 @@ def test_empty_batches(cp):
 def test_mixed_host_and_device_arrays_are_refused(cp):
     with pytest.raises(TypeError):
         mpjpe.mpjpe(cp.asarray(np.zeros((2, 48), np.float32)), np.zeros((2, 48), np.float32))
+
+
+def load_bench_tool():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "bench_kernels.py")
+    spec = importlib.util.spec_from_file_location("bench_kernels", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_fills_the_cupy_columns(cp, capsys, monkeypatch):
+    bench_kernels = load_bench_tool()
+    monkeypatch.setenv("HPM_BACKEND", "cupy")
+    bench_kernels.main(["--batch", "3", "--batch", "300", "--min-time", "0.001"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if "frames" in line]
+    assert len(rows) == 2 * 8
+    assert all(float(value) > 0 for row in rows for value in row[-5:])
+
+
+def test_bench_runs_on_numpy_alone(capsys, monkeypatch):
+    monkeypatch.setenv("HPM_BACKEND", "numpy")
+    load_bench_tool().main(["--batch", "5", "--min-time", "0.001"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if "frames" in line]
+    assert len(rows) == 8 and all(row[-4:] == ["-"] * 4 and float(row[-5]) > 0 for row in rows)

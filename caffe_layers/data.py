@@ -1,0 +1,67 @@
+"""Data layers: ImageDataLstm (2D+3D clips from a list file) and ImageData (multi-label 2D-only
+frames, MPII-style). Images and labels are prepared ahead by pose_formats.image_batches so Caffe does
+not wait on disk; the layer only copies ready batches into its tops."""
+import os
+
+import caffe
+
+from pose_formats.image_batches import ListFileBatches
+from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D
+
+from .params import REQUIRED, parse_params
+
+_SCHEMA = {
+    "source": (str, REQUIRED),          # list file, relative to the working directory (the repo root)
+    "root_folder": (str, ""),           # prefix of the image paths in the list
+    "batch_size": (int, 5),             # = clip length for the LSTM stages
+    "new_height": (int, REQUIRED),
+    "new_width": (int, REQUIRED),
+    "mean_value": (float, 128.0),
+    "scale": (float, 1.0 / 256),
+    "is_shuffle_batch": (bool, False),  # each batch starts at a random line and opens a new clip
+    "shuffle": (bool, False),           # shuffle the lines at the start and at every wrap-around
+    "seed": (int, 0),
+    "prefetch": (int, 4),               # batches prepared ahead
+    "threads": (int, 2),                # image decoding threads
+}
+
+
+class ImageDataLstm(caffe.Layer):
+    """Tops: data (N x 3 x new_height x new_width), label (N x label_dim)."""
+
+    default_label_dim = LABEL_DIM_2D3D
+
+    def setup(self, bottom, top):
+        name = self.__class__.__name__
+        p = parse_params(name, self.param_str, {**_SCHEMA, "label_dim": (int, self.default_label_dim)})
+        if len(bottom) != 0 or len(top) != 2:
+            raise ValueError(f"layer {name}: needs no bottom and 2 tops (data, label)")
+        for key in ("batch_size", "new_height", "new_width", "label_dim", "prefetch", "threads"):
+            if p[key] < 1:
+                raise ValueError(f"layer {name}: param '{key}' must be positive, got {p[key]}")
+        if not os.path.isfile(p["source"]):
+            raise ValueError(f"layer {name}: param 'source': list file {p['source']!r} not found "
+                             f"(working directory {os.getcwd()})")
+        self.batches = ListFileBatches(
+            p["source"], p["root_folder"], p["label_dim"], p["batch_size"], p["new_height"], p["new_width"],
+            mean_value=p["mean_value"], scale=p["scale"], shuffle_batch=p["is_shuffle_batch"],
+            shuffle_lines=p["shuffle"], seed=p["seed"], prefetch=p["prefetch"], threads=p["threads"])
+        top[0].reshape(p["batch_size"], 3, p["new_height"], p["new_width"])
+        top[1].reshape(p["batch_size"], p["label_dim"])
+
+    def reshape(self, bottom, top):
+        pass
+
+    def forward(self, bottom, top):
+        data, labels = self.batches.next()
+        top[0].data[...] = data
+        top[1].data[...] = labels
+
+    def backward(self, top, propagate_down, bottom):
+        pass
+
+
+class ImageData(ImageDataLstm):
+    """The released multi-label ImageData for 2D-only lists: path + 32 2D values + clip marker."""
+
+    default_label_dim = LABEL_DIM_2D
