@@ -44,6 +44,7 @@ demo: caffe
 	@tools/demo.sh
 
 bench: caffe
+	$(PYTHON) tools/bench_data.py
 	$(PYTHON) tools/bench_kernels.py
 	$(PYTHON) tools/bench_online.py
 

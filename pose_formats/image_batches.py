@@ -17,18 +17,25 @@ from .listfile import read_list_file
 cv2.setNumThreads(1)  # parallelism comes from our decode threads; OpenCV's own pool would fight them
 
 
-def transform_image(bgr, new_height, new_width, mean_value, scale):
-    """(H, W, 3) uint8 BGR -> (3, new_height, new_width) float32, as Caffe's data transformer."""
+def transform_image(bgr, new_height, new_width, mean_value, scale, out=None):
+    """(H, W, 3) uint8 BGR -> (3, new_height, new_width) float32 (written into `out` when given), as
+    Caffe's data transformer: (pixel - mean_value) * scale in float32 after a bilinear resize."""
     if bgr.shape[0] != new_height or bgr.shape[1] != new_width:
         bgr = cv2.resize(bgr, (new_width, new_height), interpolation=cv2.INTER_LINEAR)
-    return ((bgr.astype(np.float32) - np.float32(mean_value)) * np.float32(scale)).transpose(2, 0, 1)
+    # cv2.subtract to float32 then an in-place multiply: two passes that release the GIL.
+    centred = cv2.subtract(bgr, (mean_value,) * 3 + (0.0,), dtype=cv2.CV_32F)
+    centred *= np.float32(scale)
+    if out is None:
+        out = np.empty((3, new_height, new_width), np.float32)
+    np.copyto(out, centred.transpose(2, 0, 1))
+    return out
 
 
-def load_image(path, new_height, new_width, mean_value, scale, source=""):
+def load_image(path, new_height, new_width, mean_value, scale, source="", out=None):
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"{source}: cannot read image {path!r}")
-    return transform_image(bgr, new_height, new_width, mean_value, scale)
+    return transform_image(bgr, new_height, new_width, mean_value, scale, out)
 
 
 class BatchSampler:
@@ -84,8 +91,11 @@ class ListFileBatches:
 
     def _make_batch(self):
         indices, new_clip = self.sampler.next_batch()
-        images = self._pool.map(lambda i: load_image(self.paths[i], *self.shape, source=self.source), indices)
-        data = np.stack(list(images))
+        height, width = self.shape[:2]
+        data = np.empty((len(indices), 3, height, width), np.float32)
+        # Each image is decoded and transformed straight into its slot of the batch.
+        list(self._pool.map(lambda k: load_image(self.paths[indices[k]], *self.shape, source=self.source,
+                                                 out=data[k]), range(len(indices))))
         labels = self.labels[indices].copy()
         if new_clip:
             labels[0, -1] = 0.0
