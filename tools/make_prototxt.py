@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Writes every network and solver under prototxt/ from one definition (pycaffe NetSpec), for the
+paper's 368x368 configuration (prototxt/<stage>/) and the reduced CPU demo (prototxt/demo/<stage>/):
+same topology and released layer names, smaller images and channel widths.
+
+Stages, as released: cpm (2D pose), bilstm (2D-to-3D), addsrr (3D-to-2D), mask3d, finetune_whole;
+plus test templates (3D and 2D, one action at a time, filled by tools/test_all.sh) and a deploy net.
+Paths inside are relative to the repository root, where `caffe train` is run. tests/ check that the
+committed files are what this script writes, so edit this script, not the prototxts.
+"""
+import argparse
+import json
+import os
+import sys
+
+from caffe import layers as L, params as P
+import caffe
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CONFIGS = {
+    # The paper's configuration: VGG-19/CPM widths at 368x368, 1024-wide 3D head.
+    "paper": dict(folder="prototxt", side=368, width_div=1, data="data/h36m", models="models/paper",
+                  iters=dict(cpm=100000, bilstm=200000, addsrr=100000, mask3d=50000, finetune_whole=50000),
+                  snapshot=10000, display=50, cpm_lr=1e-5, backbone_lr_3d=0),
+    # The demo: 96x96 images and a quarter of every width; it trains the 2D network from scratch, so
+    # the backbone stays trainable in the 3D stages.
+    "demo": dict(folder="prototxt/demo", side=96, width_div=4, data="data/synthetic", models="models/demo",
+                 iters=dict(cpm=1000, bilstm=800, addsrr=300, mask3d=200, finetune_whole=200),
+                 snapshot=0, display=50, cpm_lr=1e-3, backbone_lr_3d=1),
+}
+
+CLIP = 5          # frames per clip = batch of the LSTM stages
+MPII_BATCH = 3    # 2D-only frames added to each clip in the 3D-to-2D stages
+TRAIN_LIST = "16skel_train_2d3d_clip.txt"
+MPII_LIST = "mpii_2d_train.txt"
+
+# conv name -> (output channels at full width, kernel); pooling after the names in POOL_AFTER.
+BACKBONE = [("conv1_1", 64), ("conv1_2", 64), ("conv2_1", 128), ("conv2_2", 128),
+            ("conv3_1", 256), ("conv3_2", 256), ("conv3_3", 256), ("conv3_4", 256),
+            ("conv4_1", 512), ("conv4_2", 512), ("conv4_3_CPM", 256), ("conv4_4_CPM", 256),
+            ("conv4_5_CPM", 256), ("conv4_6_CPM", 256), ("conv4_7_CPM", 128)]
+POOL_AFTER = {"conv1_2": "pool1_stage1", "conv2_2": "pool2_stage1", "conv3_4": "pool3_stage1"}
+
+
+def frozen(lr):
+    return [dict(lr_mult=lr, decay_mult=lr), dict(lr_mult=2 * lr, decay_mult=0)]
+
+
+def format_params(params):
+    """`key: value; ...`, the param_str form caffe_layers.params reads (values other than strings as JSON)."""
+    return "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in sorted(params.items()))
+
+
+def python(module, layer, bottoms=(), ntop=1, params=None, **kwargs):
+    param_str = format_params(params or {})
+    return getattr(L, "Python")(*bottoms, python_param=dict(module=module, layer=layer, param_str=param_str),
+                                ntop=ntop, **kwargs)
+
+
+class Builder:
+    def __init__(self, config):
+        self.c = config
+        self.n = caffe.NetSpec()
+
+    def width(self, full):
+        return max(full // self.c["width_div"], 8)
+
+    def conv(self, name, bottom, out, kernel, lr, stride=1, pad=None):
+        self.n[name] = L.Convolution(bottom, num_output=out, kernel_size=kernel, stride=stride,
+                                     pad=kernel // 2 if pad is None else pad, param=frozen(lr),
+                                     weight_filler=dict(type="msra"), bias_filler=dict(type="constant"))
+        self.n["relu_" + name] = L.ReLU(self.n[name], in_place=True)
+        return self.n[name]
+
+    def fc(self, name, bottom, out, lr=1, axis=1, relu=True):
+        self.n[name] = L.InnerProduct(bottom, num_output=out, axis=axis, param=frozen(lr),
+                                      weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
+        if relu:
+            self.n["relu_" + name] = L.ReLU(self.n[name], in_place=True)
+        return self.n[name]
+
+    def backbone(self, data, lr):
+        """The CPM / VGG-19 2D pose sub-network up to conv4_7_CPM (stride 8)."""
+        top = data
+        for name, out in BACKBONE:
+            top = self.conv(name, top, self.width(out), 3, lr)
+            if name in POOL_AFTER:
+                top = self.n[POOL_AFTER[name]] = L.Pooling(top, pool=P.Pooling.MAX, kernel_size=2, stride=2)
+        return top
+
+    def encoder(self, data, backbone_lr):
+        """Backbone, special convs, fa convs (5x5, stride 2) and fc: one feature vector per frame."""
+        top = self.backbone(data, backbone_lr)
+        top = self.conv("special_conv_1", top, self.width(128), 3, 1)
+        top = self.conv("special_conv_2", top, self.width(128), 3, 1)
+        top = self.conv("fa_conv_1", top, self.width(128), 5, 1, stride=2, pad=1)
+        top = self.conv("fa_conv_2", top, self.width(128), 5, 1, stride=2, pad=1)
+        return self.fc("fc", top, self.width(1024))
+
+    def transformer(self, features, clip):
+        """2D-to-3D transformer: lstm1 forward in time, lstm2 backward, fc-final_16 (lr x10)."""
+        n, hidden = self.n, self.width(1024)
+        n.fc_seq = L.Reshape(features, shape=dict(dim=[0, 1, -1]))
+        lstm = dict(num_output=hidden, weight_filler=dict(type="uniform", min=-0.08, max=0.08),
+                    bias_filler=dict(type="constant"))
+        n.lstm1 = L.LSTM(n.fc_seq, clip, recurrent_param=lstm)
+        n.lstm1_reversed = python("caffe_layers.order", "InvertedOrder", [n.lstm1])
+        n.lstm2 = L.LSTM(n.lstm1_reversed, clip, recurrent_param=lstm)
+        n["fc-final_16"] = L.InnerProduct(n.lstm2, num_output=48, axis=2, param=frozen(10),
+                                          weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
+        n.pred_reversed = L.Reshape(n["fc-final_16"], shape=dict(dim=[-1, 48]))
+        n.pred_3d = python("caffe_layers.order", "InvertedOrder", [n.pred_reversed])
+        return n.pred_3d
+
+    def refine_and_project(self, pred_3d, masked=False):
+        """change_tmp -> change on the 3D prediction (no gradient back into it), then the projector."""
+        n, hidden = self.n, self.width(1024)
+        source = pred_3d
+        if masked:
+            n.mask_3d = python("caffe_layers.mask", "Mask", [pred_3d], params=dict(dim=3, prob=0.02, seed=1))
+            n.pred_3d_masked = L.Eltwise(pred_3d, n.mask_3d, operation=P.Eltwise.PROD)
+            source = n.pred_3d_masked
+        n.change_tmp = L.InnerProduct(source, num_output=hidden, propagate_down=[False], param=frozen(1),
+                                      weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
+        n.relu_change_tmp = L.ReLU(n.change_tmp, in_place=True)
+        n.change = self.fc("change", n.change_tmp, 48, relu=False)
+        p1 = self.fc("project_1", n.change, hidden)
+        p2 = self.fc("project_2", p1, hidden)
+        p3 = self.fc("project_3", p2, hidden)
+        n.project_residual = L.Eltwise(p1, p3, operation=P.Eltwise.SUM)
+        return self.fc("project_2d", n.project_residual, 32, relu=False)
+
+    def lstm_data(self, source, batch, shuffle, label_dim=81, layer="ImageDataLstm"):
+        side = self.c["side"]
+        params = dict(source=f"{self.c['data']}/{source}", root_folder=f"{self.c['data']}/", batch_size=batch,
+                      new_height=side, new_width=side, is_shuffle_batch=shuffle, seed=1)
+        if label_dim != 81:
+            params.update(label_dim=label_dim, shuffle=True)
+        return python("caffe_layers.data", layer, ntop=2, params=params)
+
+    def split_labels(self, label, prefix=""):
+        n = self.n
+        n[prefix + "label_2d"], n[prefix + "label_3d"], n[prefix + "clip_marker"] = L.Slice(
+            label, slice_point=[32, 80], axis=1, ntop=3)
+        n[prefix + "clip"] = L.Reshape(n[prefix + "clip_marker"], shape=dict(dim=[-1, 1]))
+
+
+def without_spine(builder, name, pose_2d):
+    """The 2D pose less joint 7 (values 14, 15): the spine is absent from 2D-only data."""
+    n = builder.n
+    n[name + "_a"], n[name + "_spine"], n[name + "_b"] = L.Slice(pose_2d, slice_point=[14, 16], axis=1, ntop=3)
+    n[name + "_spine_silence"] = L.Silence(n[name + "_spine"], ntop=0)
+    n[name] = L.Concat(n[name + "_a"], n[name + "_b"], axis=1)
+    return n[name]
+
+
+def cpm_net(config):
+    b = Builder(config)
+    n = b.n
+    n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
+    b.split_labels(n.label)
+    n.clip_silence = L.Silence(n.clip, ntop=0)
+    n.label_3d_silence = L.Silence(n.label_3d, ntop=0)
+    features = b.encoder(n.data, backbone_lr=1)
+    n["fc-final"] = L.InnerProduct(features, num_output=32, param=frozen(1),
+                                   weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
+    n.loss_2d = L.EuclideanLoss(n["fc-final"], n.label_2d)
+    return n.to_proto()
+
+
+def bilstm_net(config):
+    b = Builder(config)
+    n = b.n
+    n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
+    b.split_labels(n.label)
+    n.label_2d_silence = L.Silence(n.label_2d, ntop=0)
+    pred = b.transformer(b.encoder(n.data, config["backbone_lr_3d"]), n.clip)
+    n.loss_3d = L.EuclideanLoss(pred, n.label_3d)
+    n.mpjpe = python("caffe_layers.results", "MPJPEEvaluation", [pred, n.label_3d], loss_weight=0)
+    return n.to_proto()
+
+
+def addsrr_net(config, masked=False, backbone_lr=None):
+    """H36M clips (5) and MPII frames (3) go through the network as one sequence of 8: each MPII
+    frame's clip marker is 0, so the LSTMs treat it as a clip of its own."""
+    b = Builder(config)
+    n = b.n
+    n.h36m_data, n.h36m_label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
+    n.mpii_data, n.mpii_label = b.lstm_data(MPII_LIST, MPII_BATCH, shuffle=False, label_dim=33, layer="ImageData")
+    b.split_labels(n.h36m_label, "h36m_")
+    n.mpii_label_2d, n.mpii_clip_marker = L.Slice(n.mpii_label, slice_point=[32], axis=1, ntop=2)
+    n.mpii_clip = L.Reshape(n.mpii_clip_marker, shape=dict(dim=[-1, 1]))
+    n.data = L.Concat(n.h36m_data, n.mpii_data, axis=0)
+    n.clip = L.Concat(n.h36m_clip, n.mpii_clip, axis=0)
+    n.label_2d = L.Concat(n.h36m_label_2d, n.mpii_label_2d, axis=0)
+    lr = config["backbone_lr_3d"] if backbone_lr is None else backbone_lr
+    pred = b.transformer(b.encoder(n.data, lr), n.clip)
+    project_2d = b.refine_and_project(pred, masked=masked)
+    # 3D losses on the H36M frames only: the MPII frames have no 3D label.
+    n.pred_h36m, n.pred_mpii = L.Slice(pred, slice_point=[CLIP], axis=0, ntop=2)
+    n.change_h36m, n.change_mpii = L.Slice(n.change, slice_point=[CLIP], axis=0, ntop=2)
+    n.mpii_3d_silence = L.Silence(n.pred_mpii, n.change_mpii, ntop=0)
+    n.loss_3d = L.EuclideanLoss(n.pred_h36m, n.h36m_label_3d)
+    n.loss_change = L.EuclideanLoss(n.change_h36m, n.h36m_label_3d)
+    n.skel_loss_3d = python("caffe_layers.skel_loss", "SkelVectorLoss", [n.pred_h36m, n.h36m_label_3d],
+                            params=dict(dim=3), loss_weight=1)
+    n.skel_loss_change = python("caffe_layers.skel_loss", "SkelVectorLoss", [n.change_h36m, n.h36m_label_3d],
+                                params=dict(dim=3), loss_weight=1)
+    n.loss_project = L.EuclideanLoss(without_spine(b, "project_2d_nospine", project_2d),
+                                     without_spine(b, "label_2d_nospine", n.label_2d))
+    if masked:
+        n.project_h36m, n.project_mpii = L.Slice(project_2d, slice_point=[CLIP], axis=0, ntop=2)
+        n.project_mpii_silence = L.Silence(n.project_mpii, ntop=0)
+        n.skel_loss_project = python("caffe_layers.skel_loss", "SkelVectorLoss", [n.project_h36m, n.h36m_label_2d],
+                                     params=dict(dim=2), loss_weight=1)
+    n.mpjpe = python("caffe_layers.results", "MPJPEEvaluation", [n.pred_h36m, n.h36m_label_3d], loss_weight=0)
+    n.mpjpe_change = python("caffe_layers.results", "MPJPEEvaluation", [n.change_h36m, n.h36m_label_3d],
+                            loss_weight=0)
+    return n.to_proto()
+
+
+def test_3d_net(config):
+    """One action at a time; tools/test_all.sh fills in the list, sample count and result paths."""
+    b = Builder(config)
+    n = b.n
+    n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, shuffle=False)
+    b.split_labels(n.label)
+    n.label_2d_silence = L.Silence(n.label_2d, ntop=0)
+    pred = b.transformer(b.encoder(n.data, 0), n.clip)
+    b.refine_and_project(pred)
+    out = "results/result1"
+    n.mpjpe = python("caffe_layers.results", "MPJPEEvaluation", [pred, n.label_3d], loss_weight=0,
+                     params=dict(sample_num=CLIP, save_filepath=out + "_unnorm.csv"))
+    n.mpjpe_change = python("caffe_layers.results", "MPJPEEvaluation", [n.change, n.label_3d], loss_weight=0,
+                            params=dict(sample_num=CLIP, save_filepath=out + "_change_unnorm.csv"))
+    n.save_norm = python("caffe_layers.results", "SavePath", [pred], ntop=0,
+                         params=dict(sample_num=CLIP, save_filepath=out + "_norm.csv"))
+    n.save_change_norm = python("caffe_layers.results", "SavePath", [n.change], ntop=0,
+                                params=dict(sample_num=CLIP, save_filepath=out + "_change_norm.csv"))
+    n.save_project = python("caffe_layers.results", "SavePath", [n.project_2d], ntop=0,
+                            params=dict(sample_num=CLIP, save_filepath=out + "_project_2d_norm.csv"))
+    return n.to_proto()
+
+
+def test_2d_net(config):
+    b = Builder(config)
+    n = b.n
+    n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, shuffle=False)
+    b.split_labels(n.label)
+    n.unused_silence = L.Silence(n.clip, n.label_3d, ntop=0)
+    n["fc-final"] = L.InnerProduct(b.encoder(n.data, 0), num_output=32, param=frozen(0))
+    n.loss_2d = L.EuclideanLoss(n["fc-final"], n.label_2d)
+    n.save_2d = python("caffe_layers.results", "SavePath", [n["fc-final"]], ntop=0,
+                       params=dict(sample_num=CLIP, save_filepath="results/result1_2d_norm.csv"))
+    return n.to_proto()
+
+
+def deploy_net(config):
+    side = config["side"]
+    b = Builder(config)
+    n = b.n
+    n.data = L.Input(shape=dict(dim=[CLIP, 3, side, side]))
+    n.clip = L.Input(shape=dict(dim=[CLIP, 1]))
+    pred = b.transformer(b.encoder(n.data, 0), n.clip)
+    b.refine_and_project(pred)
+    return n.to_proto()
+
+
+STAGES = {
+    "cpm": cpm_net,
+    "bilstm": bilstm_net,
+    "addsrr": addsrr_net,
+    "mask3d": lambda c: addsrr_net(c, masked=True),
+    "finetune_whole": lambda c: addsrr_net(c, backbone_lr=1),
+}
+
+
+def solver(config, stage):
+    """Adam as released (beta 0.9/0.999, fixed rate, gradients clipped at 5)."""
+    lr = {"cpm": config["cpm_lr"], "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetune_whole": 1e-5}[stage]
+    prefix = f"{config['models']}/{stage}/{stage}"
+    lines = [f'net: "{config["folder"]}/{stage}/train.prototxt"', 'type: "Adam"', f"base_lr: {lr:g}",
+             "momentum: 0.9", "momentum2: 0.999", 'lr_policy: "fixed"', "clip_gradients: 5",
+             f"max_iter: {config['iters'][stage]}", f"display: {config['display']}", "average_loss: 20",
+             f"snapshot: {config['snapshot']}", f'snapshot_prefix: "{prefix}"', "random_seed: 1", "solver_mode: CPU"]
+    return "\n".join(lines) + "\n"
+
+
+def render(name, net):
+    net.name = name
+    return str(net)
+
+
+def outputs():
+    """{path relative to the repo: text} of every generated file."""
+    files = {}
+    for config_name, config in CONFIGS.items():
+        folder = config["folder"]
+        for stage, make in STAGES.items():
+            files[f"{folder}/{stage}/train.prototxt"] = render(f"{stage}_{config_name}", make(config))
+            files[f"{folder}/{stage}/solver.prototxt"] = solver(config, stage)
+        files[f"{folder}/test/test_3d.prototxt"] = render(f"test_3d_{config_name}", test_3d_net(config))
+        files[f"{folder}/test/test_2d.prototxt"] = render(f"test_2d_{config_name}", test_2d_net(config))
+        files[f"{folder}/deploy.prototxt"] = render(f"deploy_{config_name}", deploy_net(config))
+    return files
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a committed file differs from its definition")
+    args = parser.parse_args()
+    stale = []
+    for rel, text in outputs().items():
+        path = os.path.join(REPO, rel)
+        current = open(path).read() if os.path.exists(path) else None
+        if current == text:
+            continue
+        stale.append(rel)
+        if not args.check:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+    if args.check and stale:
+        print("out of date (run tools/make_prototxt.py):\n  " + "\n  ".join(stale), file=sys.stderr)
+        return 1
+    print(f"{len(stale)} file(s) {'differ' if args.check else 'written'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
