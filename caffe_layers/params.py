@@ -16,7 +16,13 @@ def _parse_value(text):
         return text.strip().strip('"').strip("'")
 
 
-def _split_pairs(layer, param_str):
+def format_params(params):
+    """The `key: value; ...` form of a dict (values other than strings written as JSON)."""
+    return "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in sorted(params.items()))
+
+
+def split_params(layer, param_str):
+    """The {key: value} pairs of a param_str, unvalidated."""
     if param_str.lstrip().startswith("{"):
         try:
             pairs = json.loads(param_str)
@@ -48,7 +54,7 @@ def _check_type(layer, key, value, kind):
 
 def parse_params(layer, param_str, schema):
     """Return {key: value} for every key in `schema` ({key: (type, default or REQUIRED)})."""
-    given = _split_pairs(layer, param_str or "")
+    given = split_params(layer, param_str or "")
     unknown = sorted(set(given) - set(schema))
     if unknown:
         raise ParamError(f"layer '{layer}': unknown param '{unknown[0]}' (known: {', '.join(sorted(schema))})")

@@ -72,7 +72,8 @@ class MPJPEEvaluation(caffe.Layer):
             self.frames += counted
             self.error_sum += float(np.sum(per_frame[:counted], dtype=np.float64))
             if self.sample_num and self.frames == self.sample_num:
-                sys.stderr.write(f"MPJPEEvaluation: MPJPE over {self.frames} frames = "
+                label = f" ({os.path.basename(self.rows.path)})" if self.rows else ""
+                sys.stderr.write(f"MPJPEEvaluation{label}: MPJPE over {self.frames} frames = "
                                  f"{self.error_sum / self.frames:.4f} mm\n")
         if self.rows is not None:
             self.rows.append(self.max_min.unnormalize(pred))

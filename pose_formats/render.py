@@ -58,10 +58,11 @@ def scene_texture(rng, region):
     texture = start + (end - start) * ramp[..., None]
     cell = 16                                                 # noise cells of 16 texels
     coarse = rng.normal(0, 1, (height // cell + 2, width // cell + 2, 3)).astype(np.float32)
-    texture += rng.uniform(10, 30) * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    coarse = 0.6 * coarse[..., :1] + 0.4 * coarse             # mostly brightness, some colour
+    texture += rng.uniform(8, 22) * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     period = rng.uniform(8, 30)                               # texels
     kind = rng.integers(3)
-    strength = rng.uniform(15, 40)
+    strength = rng.uniform(10, 30)
     colour = rng.uniform(-1, 1, 3).astype(np.float32)
     if kind == 0:      # checker, rotated
         a = rng.uniform(0, np.pi / 2)

@@ -45,7 +45,7 @@ def test_mpjpe_evaluation_matches_numpy_accumulates_and_writes_rows(tmp_path, ca
     pred, gt = np.concatenate(preds), np.concatenate(gts)
     expected = _mpjpe_mm_loop(pred, gt, table)
     np.testing.assert_allclose(batch_means, expected.reshape(3, batch).mean(axis=1), rtol=1e-5)
-    assert f"MPJPE over {sample_num} frames = {expected[:sample_num].mean():.4f} mm" in capfd.readouterr().err
+    assert f"MPJPEEvaluation (result1_unnorm.csv): MPJPE over {sample_num} frames = {expected[:sample_num].mean():.4f} mm" in capfd.readouterr().err
 
     lines = out.read_text().splitlines()
     assert len(lines) == sample_num and not (tmp_path / "results" / "result1_unnorm.csv.partial").exists()

@@ -9,12 +9,13 @@ Paths inside are relative to the repository root, where `caffe train` is run. te
 committed files are what this script writes, so edit this script, not the prototxts.
 """
 import argparse
-import json
 import os
 import sys
 
 from caffe import layers as L, params as P
 import caffe
+
+from caffe_layers.params import format_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,11 +46,6 @@ POOL_AFTER = {"conv1_2": "pool1_stage1", "conv2_2": "pool2_stage1", "conv3_4": "
 
 def frozen(lr):
     return [dict(lr_mult=lr, decay_mult=lr), dict(lr_mult=2 * lr, decay_mult=0)]
-
-
-def format_params(params):
-    """`key: value; ...`, the param_str form caffe_layers.params reads (values other than strings as JSON)."""
-    return "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in sorted(params.items()))
 
 
 def python(module, layer, bottoms=(), ntop=1, params=None, **kwargs):

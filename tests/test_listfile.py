@@ -1,0 +1,105 @@
+"""List files (SPEC section 3): round trip, and a clear `file:line:` error for every kind of bad line."""
+import os
+
+import numpy as np
+import pytest
+
+from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D, read_list_file, write_list_file
+
+
+def random_labels(rng, frames, dim):
+    labels = rng.uniform(-0.2, 1.2, (frames, dim)).astype(np.float32)
+    labels[:, -1] = np.arange(frames) % 5 != 0
+    return labels
+
+
+def test_round_trip_is_exact_for_float32(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = random_labels(rng, 50, LABEL_DIM_2D3D)
+    # Values whose shortest decimal form needs all 9 significant digits, and extreme magnitudes.
+    labels[0, :40] = np.float32(1) + np.arange(40, dtype=np.float32) * np.finfo(np.float32).eps
+    labels[1, :4] = [1e-38, 3.4e38, -1e-7, 0.1]
+    paths = [f"images/S1/Walking.cam1/{5 * i:06d}.jpg" for i in range(50)]
+    path = tmp_path / "list.txt"
+    write_list_file(path, paths, labels)
+    read_paths, read_labels = read_list_file(path, LABEL_DIM_2D3D)
+    assert read_paths == paths
+    assert read_labels.dtype == np.float32
+    np.testing.assert_array_equal(read_labels, labels)
+
+
+def test_written_format(tmp_path):
+    labels = np.array([[0.5, 0.25, 0], [0.125, 1, 1]], dtype=np.float32)
+    path = tmp_path / "list.txt"
+    write_list_file(path, ["a.png", "b/c.png"], labels)
+    assert path.read_text() == "a.png 0.5,0.25,0\nb/c.png 0.125,1,1\n"
+
+
+def test_2d_only_lists_and_blank_lines(tmp_path):
+    labels = random_labels(np.random.default_rng(1), 3, LABEL_DIM_2D)
+    path = tmp_path / "mpii.txt"
+    write_list_file(path, ["x.png", "y.png", "z.png"], labels)
+    path.write_text(path.read_text().replace("\n", "\n\n", 1) + "\n")
+    paths, read = read_list_file(path, LABEL_DIM_2D)
+    assert paths == ["x.png", "y.png", "z.png"]
+    np.testing.assert_array_equal(read, labels)
+
+
+GOOD = ",".join(["0.5"] * 80) + ",0"
+
+
+@pytest.mark.parametrize("bad_line, message", [
+    ("img.png " + ",".join(["0.5"] * 79) + ",0", "expected 81 values, found 80"),
+    ("img.png " + GOOD + ",1", "expected 81 values, found 82"),
+    ("img.png " + GOOD.replace("0.5", "abc", 1), "value 1 is not a number: 'abc'"),
+    ("img.png " + GOOD.replace("0.5,0.5", "0.5,", 1), "value 2 is not a number: ''"),
+    ("img.png " + GOOD.replace("0.5", "nan", 3).replace("nan", "0.5", 2), "value 3 is not finite: 'nan'"),
+    ("img.png " + GOOD.replace("0.5", "-inf", 1), "value 1 is not finite: '-inf'"),
+    (GOOD, "missing image path"),
+    ("img.png", "missing values after image path 'img.png'"),
+    ("img.png " + GOOD + " extra", "found 3 fields"),
+    ("img.png " + GOOD[:-1] + "0.5", "clip marker (value 81) must be 0 or 1, found 0.5"),
+])
+def test_bad_line_names_file_and_line(tmp_path, bad_line, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(f"ok1.png {GOOD}\nok2.png {GOOD}\n{bad_line}\nok3.png {GOOD}\n")
+    with pytest.raises(ValueError) as error:
+        read_list_file(path, LABEL_DIM_2D3D)
+    assert str(error.value).startswith(f"{path}:3: ")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n"])
+def test_empty_file_is_an_error(tmp_path, text):
+    path = tmp_path / "empty.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="empty list file"):
+        read_list_file(path, LABEL_DIM_2D3D)
+
+
+def test_missing_image_under_root_folder(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(b"")
+    path = tmp_path / "list.txt"
+    path.write_text(f"images/a.png {GOOD}\nimages/b.png {GOOD}\n")
+    assert read_list_file(path, LABEL_DIM_2D3D)[0] == ["images/a.png", "images/b.png"]
+    with pytest.raises(ValueError, match=f"^{path}:2: image 'images/b.png' not found under"):
+        read_list_file(path, LABEL_DIM_2D3D, root_folder=str(tmp_path))
+
+
+@pytest.mark.parametrize("paths, labels, message", [
+    (["a", "b"], np.zeros((1, 3)), "2 image paths but 1 label rows"),
+    (["a"], np.array([[np.nan, 0, 0]]), "non-finite label in row 1"),
+    (["a b"], np.zeros((1, 3)), "contains whitespace"),
+    ([""], np.zeros((1, 3)), "empty or contains whitespace"),
+    (["a", "b"], np.array([[0, 0, 0], [0, 0, 2]]), "clip marker of row 2 must be 0 or 1"),
+    ([], np.zeros((0, 3)), "empty list file"),
+    (["a"], np.zeros(3), "2-D array"),
+])
+def test_write_rejects_bad_input_and_keeps_the_old_file(tmp_path, paths, labels, message):
+    path = tmp_path / "list.txt"
+    path.write_text("previous\n")
+    with pytest.raises(ValueError, match=message):
+        write_list_file(path, paths, labels)
+    assert path.read_text() == "previous\n"
+    assert os.listdir(tmp_path) == ["list.txt"]

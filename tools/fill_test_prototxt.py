@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Fills a per-action test template (prototxt/*/test/test_{3d,2d}.prototxt) for one action: the
+action's list file, the batch, the sample count of every result-writing layer and the result paths
+(result<a>_*.csv in the output folder). Edits the net through pycaffe's protobuf classes.
+Prints `<frames> <iterations>` for `caffe test`."""
+import argparse
+import os
+import re
+import sys
+
+from google.protobuf import text_format
+
+from caffe.proto import caffe_pb2
+from caffe_layers.params import format_params, split_params
+from pose_formats.listfile import LABEL_DIM_2D3D, read_list_file
+
+DATA_LAYERS = ("ImageDataLstm", "ImageData")
+RESULT_LAYERS = ("MPJPEEvaluation", "SavePath")
+
+
+def fill(template, action, out_dir, batch):
+    net = caffe_pb2.NetParameter()
+    with open(template) as f:
+        text_format.Merge(f.read(), net)
+    data_layers = [l for l in net.layer if l.type == "Python" and l.python_param.layer in DATA_LAYERS]
+    if len(data_layers) != 1:
+        raise ValueError(f"{template}: expected one data layer, found {len(data_layers)}")
+    data = data_layers[0]
+    params = split_params(data.name, data.python_param.param_str)
+    params["source"] = re.sub(r"test\d+\.txt$", f"test{action}.txt", params["source"])
+    if not params["source"].endswith(f"test{action}.txt"):
+        raise ValueError(f"{template}: layer '{data.name}': source {params['source']!r} is not a test<a>.txt list")
+    frames = len(read_list_file(params["source"], LABEL_DIM_2D3D)[0])
+    if frames % batch:
+        # A last batch that wraps around would feed the list's first frames into the backward LSTM
+        # of its last ones: results would depend on the batch size.
+        raise ValueError(f"{params['source']}: {frames} frames is not a multiple of the batch {batch}")
+    params.update(batch_size=batch, is_shuffle_batch=False)
+    data.python_param.param_str = format_params(params)
+    for layer in net.layer:
+        if layer.type == "Python" and layer.python_param.layer in RESULT_LAYERS:
+            p = split_params(layer.name, layer.python_param.param_str)
+            name = os.path.basename(p["save_filepath"])
+            p["save_filepath"] = os.path.join(out_dir, re.sub(r"^result\d+", f"result{action}", name))
+            p["sample_num"] = frames
+            layer.python_param.param_str = format_params(p)
+    return net, frames, frames // batch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("template")
+    parser.add_argument("action", type=int, choices=range(1, 16), metavar="action (1..15)")
+    parser.add_argument("out_dir")
+    parser.add_argument("filled", help="where to write the filled prototxt")
+    parser.add_argument("--batch", type=int, default=5)
+    args = parser.parse_args()
+    try:
+        net, frames, iterations = fill(args.template, args.action, args.out_dir, args.batch)
+    except (ValueError, KeyError, OSError) as e:
+        print(f"fill_test_prototxt.py: {e}", file=sys.stderr)
+        return 1
+    with open(args.filled, "w") as f:
+        f.write(text_format.MessageToString(net))
+    print(frames, iterations)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
