@@ -4,6 +4,7 @@ The 2D-to-3D transformer runs its second LSTM backwards in time through one Inve
 the output back in order through another.
 """
 import caffe
+import numpy as np
 
 from cuda_kernels.inverted_order import inverted_order
 
@@ -25,3 +26,30 @@ class InvertedOrder(caffe.Layer):
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             bottom[0].diff[...] = inverted_order(top[0].diff)
+
+
+def reversed_clip_markers(cont):
+    """Clip markers (T x N, 0 where a clip starts) for the same frames in reverse order: in reverse,
+    a clip starts at its last frame, i.e. where the next frame's marker is 0, or at the last frame."""
+    ends = np.zeros_like(cont)
+    ends[:-1] = cont[1:]
+    return ends[::-1]
+
+
+class ReversedClipMarkers(caffe.Layer):
+    """Clip markers for the backward-in-time LSTM, so that it restarts at each clip's last frame and
+    never carries state across clips when a batch holds several clips."""
+
+    def setup(self, bottom, top):
+        parse_params(self.__class__.__name__, self.param_str, {})
+        if len(bottom) != 1 or len(top) != 1:
+            raise ValueError("layer ReversedClipMarkers: needs 1 bottom (clip markers) and 1 top")
+
+    def reshape(self, bottom, top):
+        top[0].reshape(*bottom[0].data.shape)
+
+    def forward(self, bottom, top):
+        top[0].data[...] = reversed_clip_markers(bottom[0].data)
+
+    def backward(self, top, propagate_down, bottom):
+        pass

@@ -1,4 +1,6 @@
 """Helpers for tests that run layers inside real Caffe nets built from prototxt text."""
+import os
+
 import numpy as np
 
 import caffe
@@ -44,3 +46,26 @@ def check_gradient_by_finite_differences(net, inputs, loss, rng, eps=5e-2, sampl
             numeric = (up - down) / (2 * eps)
             got = analytic[name].reshape(-1)[i]
             assert abs(got - numeric) <= atol + rtol * abs(numeric), (name, int(i), got, numeric)
+
+
+DATA_LAYERS = ("ImageDataLstm", "ImageData")
+
+
+def retarget_data(prototxt, data_dir, out_path, **overrides):
+    """Copy of a net whose data layers read their lists (same file names) and images from data_dir."""
+    from google.protobuf import text_format
+    from caffe.proto import caffe_pb2
+    from caffe_layers.params import format_params, split_params
+    net = caffe_pb2.NetParameter()
+    with open(prototxt) as f:
+        text_format.Merge(f.read(), net)
+    for layer in net.layer:
+        if layer.type == "Python" and layer.python_param.layer in DATA_LAYERS:
+            p = split_params(layer.name, layer.python_param.param_str)
+            p["source"] = os.path.join(str(data_dir), os.path.relpath(p["source"], p["root_folder"]))
+            p["root_folder"] = os.path.join(str(data_dir), "")
+            p.update(overrides)
+            layer.python_param.param_str = format_params(p)
+    with open(out_path, "w") as f:
+        f.write(text_format.MessageToString(net))
+    return str(out_path)

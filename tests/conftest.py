@@ -34,3 +34,15 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(
             f"Caffe in {caffe_build_dir()} was built against NumPy {built}, but NumPy {np.__version__} "
             "is installed: run 'make caffe' to rebuild it for this NumPy")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A small synthetic Human3.6M-format data set (2 train and 2 test subjects, 10 frames per
+    action and view, 48x48 images) shared by the tests that train and test nets."""
+    from pose_formats.synthetic import SyntheticConfig, generate
+    root = tmp_path_factory.mktemp("data") / "tiny"
+    config = SyntheticConfig(image_size=48, train_subjects=("S1", "S5"), test_subjects=("S9", "S11"),
+                             frames_per_action=10, cameras=1, test_cameras=1)
+    generate(str(root), config, workers=1)
+    return root

@@ -18,7 +18,7 @@ DATA_LAYERS = ("ImageDataLstm", "ImageData")
 RESULT_LAYERS = ("MPJPEEvaluation", "SavePath")
 
 
-def fill(template, action, out_dir, batch):
+def fill(template, action, out_dir, batch, data_dir=None):
     net = caffe_pb2.NetParameter()
     with open(template) as f:
         text_format.Merge(f.read(), net)
@@ -27,6 +27,9 @@ def fill(template, action, out_dir, batch):
         raise ValueError(f"{template}: expected one data layer, found {len(data_layers)}")
     data = data_layers[0]
     params = split_params(data.name, data.python_param.param_str)
+    if data_dir is not None:  # lists and images from another data folder of the same layout
+        params["source"] = os.path.join(data_dir, "gt", "test", f"test{action}.txt")
+        params["root_folder"] = os.path.join(data_dir, "")
     params["source"] = re.sub(r"test\d+\.txt$", f"test{action}.txt", params["source"])
     if not params["source"].endswith(f"test{action}.txt"):
         raise ValueError(f"{template}: layer '{data.name}': source {params['source']!r} is not a test<a>.txt list")
@@ -54,9 +57,10 @@ def main():
     parser.add_argument("out_dir")
     parser.add_argument("filled", help="where to write the filled prototxt")
     parser.add_argument("--batch", type=int, default=5)
+    parser.add_argument("--data", help="data folder to read instead of the template's (<data>/gt/test/test<a>.txt)")
     args = parser.parse_args()
     try:
-        net, frames, iterations = fill(args.template, args.action, args.out_dir, args.batch)
+        net, frames, iterations = fill(args.template, args.action, args.out_dir, args.batch, args.data)
     except (ValueError, KeyError, OSError) as e:
         print(f"fill_test_prototxt.py: {e}", file=sys.stderr)
         return 1

@@ -95,14 +95,16 @@ class Builder:
         return self.fc("fc", top, self.width(1024))
 
     def transformer(self, features, clip):
-        """2D-to-3D transformer: lstm1 forward in time, lstm2 backward, fc-final_16 (lr x10)."""
+        """2D-to-3D transformer: lstm1 forward in time, lstm2 backward, fc-final_16 (lr x10). lstm2 gets
+        markers for the reversed frames, so clips stay apart in both directions in any batch."""
         n, hidden = self.n, self.width(1024)
         n.fc_seq = L.Reshape(features, shape=dict(dim=[0, 1, -1]))
         lstm = dict(num_output=hidden, weight_filler=dict(type="uniform", min=-0.08, max=0.08),
                     bias_filler=dict(type="constant"))
         n.lstm1 = L.LSTM(n.fc_seq, clip, recurrent_param=lstm)
         n.lstm1_reversed = python("caffe_layers.order", "InvertedOrder", [n.lstm1])
-        n.lstm2 = L.LSTM(n.lstm1_reversed, clip, recurrent_param=lstm)
+        n.clip_reversed = python("caffe_layers.order", "ReversedClipMarkers", [clip])
+        n.lstm2 = L.LSTM(n.lstm1_reversed, n.clip_reversed, recurrent_param=lstm)
         n["fc-final_16"] = L.InnerProduct(n.lstm2, num_output=48, axis=2, param=frozen(10),
                                           weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
         n.pred_reversed = L.Reshape(n["fc-final_16"], shape=dict(dim=[-1, 48]))
@@ -151,17 +153,21 @@ def without_spine(builder, name, pose_2d):
     return n[name]
 
 
+def head_2d(builder, data, lr):
+    """The 2D pose network: the backbone and a regression head fc-final (32) on conv4_7_CPM."""
+    n = builder.n
+    n["fc-final"] = L.InnerProduct(builder.backbone(data, lr), num_output=32, param=frozen(lr),
+                                   weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
+    return n["fc-final"]
+
+
 def cpm_net(config):
     b = Builder(config)
     n = b.n
     n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
     b.split_labels(n.label)
-    n.clip_silence = L.Silence(n.clip, ntop=0)
-    n.label_3d_silence = L.Silence(n.label_3d, ntop=0)
-    features = b.encoder(n.data, backbone_lr=1)
-    n["fc-final"] = L.InnerProduct(features, num_output=32, param=frozen(1),
-                                   weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
-    n.loss_2d = L.EuclideanLoss(n["fc-final"], n.label_2d)
+    n.unused_silence = L.Silence(n.clip, n.label_3d, ntop=0)
+    n.loss_2d = L.EuclideanLoss(head_2d(b, n.data, 1), n.label_2d)
     return n.to_proto()
 
 
@@ -245,8 +251,7 @@ def test_2d_net(config):
     n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, shuffle=False)
     b.split_labels(n.label)
     n.unused_silence = L.Silence(n.clip, n.label_3d, ntop=0)
-    n["fc-final"] = L.InnerProduct(b.encoder(n.data, 0), num_output=32, param=frozen(0))
-    n.loss_2d = L.EuclideanLoss(n["fc-final"], n.label_2d)
+    n.loss_2d = L.EuclideanLoss(head_2d(b, n.data, 0), n.label_2d)
     n.save_2d = python("caffe_layers.results", "SavePath", [n["fc-final"]], ntop=0,
                        params=dict(sample_num=CLIP, save_filepath="results/result1_2d_norm.csv"))
     return n.to_proto()

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Tests a model on every action (1..15), one `caffe test` each, as the released test_all.sh did.
 #
-#   tools/test_all.sh [-t TEMPLATE] <weights.caffemodel> <out dir> [batch]
+#   tools/test_all.sh [-t TEMPLATE] [-d DATA] <weights.caffemodel> <out dir> [batch]
 #
 # TEMPLATE defaults to prototxt/test/test_3d.prototxt (paper size); the demo uses
-# prototxt/demo/test/test_3d.prototxt, and test_2d.prototxt with a 2D model. Writes, per action a:
+# prototxt/demo/test/test_3d.prototxt, and test_2d.prototxt with a 2D model. DATA replaces the
+# template's data folder (lists DATA/gt/test/test<a>.txt, images under DATA). Writes, per action a:
 #   3D template: result<a>_{norm,unnorm}.csv, result<a>_change_{norm,unnorm}.csv, result<a>_project_2d_norm.csv
 #   2D template: result<a>_2d_norm.csv
 # and prints the MPJPE of each action over exactly the frames of its list. Run from the repo root.
 set -euo pipefail
 template=prototxt/test/test_3d.prototxt
-if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
-if [ "${1:-}" = "-t" ]; then template=$2; shift 2; fi
+data=()
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+while [ $# -gt 0 ]; do
+  case $1 in
+    -t) template=$2; shift 2 ;;
+    -d) data=(--data "$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
 [ $# -ge 2 ] || { sed -n '4,4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 weights=$1 out=$2 batch=${3:-5}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +31,7 @@ trap 'rm -rf "$work"' EXIT
 
 printf '%-7s %-13s %7s %14s %14s\n' action name frames "MPJPE (mm)" "change (mm)"
 for a in $(seq 1 15); do
-  read -r frames iterations < <("$python" "$here/fill_test_prototxt.py" --batch "$batch" "$template" "$a" "$out" "$work/test$a.prototxt")
+  read -r frames iterations < <("$python" "$here/fill_test_prototxt.py" --batch "$batch" "${data[@]}" "$template" "$a" "$out" "$work/test$a.prototxt")
   log=$work/test$a.log
   if ! caffe test -model "$work/test$a.prototxt" -weights "$weights" -iterations "$iterations" > "$log" 2>&1; then
     tail -20 "$log" >&2

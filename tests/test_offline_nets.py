@@ -1,0 +1,85 @@
+"""prototxt/: the committed files are what tools/make_prototxt.py writes; a caffemodel with the
+released layer names and shapes loads by name into the paper-size deploy and train nets, leaving no
+layer unmatched; each paper-size train net runs a forward/backward pass."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+caffe = pytest.importorskip("caffe")
+from caffe.proto import caffe_pb2  # noqa: E402
+
+from caffe_nets import retarget_data  # noqa: E402
+from conftest import REPO  # noqa: E402
+
+with open(os.path.join(REPO, "models", "released_layers.json")) as _f:
+    RELEASED = {k: v for k, v in json.load(_f).items() if k != "about"}
+ALL_LAYERS = {name: shapes for group in RELEASED.values() for name, shapes in group.items()}
+LAYERS_3D = set(RELEASED["backbone"]) | set(RELEASED["transformer_3d"]) | set(RELEASED["refine_and_projector"])
+
+TRAIN_NETS = {  # stage -> the released layers its net must hold
+    "cpm": set(RELEASED["backbone"]) | set(RELEASED["head_2d"]),
+    "bilstm": set(RELEASED["backbone"]) | set(RELEASED["transformer_3d"]),
+    "addsrr": LAYERS_3D, "mask3d": LAYERS_3D, "finetune_whole": LAYERS_3D,
+}
+
+
+def test_committed_prototxts_are_generated():
+    run = subprocess.run([sys.executable, "tools/make_prototxt.py", "--check"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def _blob_value(layer_index, blob_index):
+    # Small enough that 15 stacked convolutions of constant weights neither overflow nor vanish.
+    return np.float32(1e-6 * (3 * layer_index + blob_index + 1))
+
+
+@pytest.fixture(scope="module")
+def released_caffemodel(tmp_path_factory):
+    """A caffemodel made from the released table alone (not from our nets): each blob a constant."""
+    model = caffe_pb2.NetParameter()
+    for k, (name, shapes) in enumerate(ALL_LAYERS.items()):
+        layer = model.layer.add()
+        layer.name = name
+        for i, shape in enumerate(shapes):
+            blob = layer.blobs.add()
+            blob.shape.dim.extend(shape)
+            blob.data.extend(np.full(int(np.prod(shape)), _blob_value(k, i), np.float32))
+    path = tmp_path_factory.mktemp("released") / "released.caffemodel"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def _assert_loads_by_name(net, caffemodel, expected_layers):
+    assert set(net.params) == expected_layers               # no layer of either side unmatched
+    for name in net.params:                                 # shapes first: Caffe aborts on a mismatch
+        assert [list(p.data.shape) for p in net.params[name]] == ALL_LAYERS[name], name
+    net.copy_from(caffemodel)
+    index = {name: k for k, name in enumerate(ALL_LAYERS)}
+    for name in net.params:
+        for i, p in enumerate(net.params[name]):
+            assert np.all(p.data == _blob_value(index[name], i)), name
+
+
+def test_released_model_loads_into_the_paper_deploy_net(released_caffemodel):
+    net = caffe.Net(os.path.join(REPO, "prototxt", "deploy.prototxt"), caffe.TEST)
+    _assert_loads_by_name(net, released_caffemodel, LAYERS_3D)
+
+
+@pytest.mark.parametrize("stage", list(TRAIN_NETS))
+def test_paper_train_nets_load_released_weights_and_run(stage, released_caffemodel, tiny_dataset, tmp_path):
+    prototxt = retarget_data(os.path.join(REPO, "prototxt", stage, "train.prototxt"), tiny_dataset,
+                             tmp_path / "train.prototxt")
+    net = caffe.Net(prototxt, caffe.TRAIN)
+    _assert_loads_by_name(net, released_caffemodel, TRAIN_NETS[stage])
+    assert net.blobs["data"].data.shape[2:] == (368, 368)
+    outputs = net.forward()
+    losses = {k: float(v.reshape(-1)[0]) for k, v in outputs.items() if "loss" in k}
+    assert losses and all(np.isfinite(v) for v in losses.values()), outputs
+    net.backward()
+    trained = "fc-final" if stage == "cpm" else "fc-final_16"
+    assert np.abs(net.params[trained][0].diff).max() > 0
