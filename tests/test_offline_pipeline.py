@@ -1,0 +1,135 @@
+"""The offline pipeline from the command line, on a tiny synthetic data set: `caffe train` of a demo
+stage, tools/test_all.sh per action, and tools/gen_refinepkl.py."""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+caffe = pytest.importorskip("caffe")
+from caffe.proto import caffe_pb2  # noqa: E402
+
+from caffe_nets import retarget_data  # noqa: E402
+from conftest import REPO, VENV  # noqa: E402
+from online.weights import KEYS, LAYERS, load_weights  # noqa: E402
+from pose_formats.listfile import read_list_file  # noqa: E402
+from pose_formats.normalization import MaxMin  # noqa: E402
+from pose_formats.skeleton import ACTIONS  # noqa: E402
+
+CAFFE = os.path.join(VENV, "bin", "caffe")
+DEMO = os.path.join(REPO, "prototxt", "demo")
+ITERATIONS = 150
+
+
+def _run(args, **kwargs):
+    env = {**os.environ, "PATH": os.path.join(VENV, "bin") + os.pathsep + os.environ["PATH"],
+           "GLOG_minloglevel": "0"}
+    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=900, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained_bilstm(tiny_dataset, tmp_path_factory):
+    """The demo bilstm stage trained from the command line for a short schedule: (snapshot, losses)."""
+    folder = tmp_path_factory.mktemp("bilstm")
+    net = retarget_data(os.path.join(DEMO, "bilstm", "train.prototxt"), tiny_dataset, folder / "train.prototxt")
+    solver = open(os.path.join(DEMO, "bilstm", "solver.prototxt")).read()
+    solver = re.sub(r'net: ".*"', f'net: "{net}"', solver)
+    solver = re.sub(r'snapshot_prefix: ".*"', f'snapshot_prefix: "{folder}/bilstm"', solver)
+    solver = re.sub(r"max_iter: \d+", f"max_iter: {ITERATIONS}", solver)
+    solver = re.sub(r"display: \d+", "display: 1", re.sub(r"average_loss: \d+", "average_loss: 1", solver))
+    (folder / "solver.prototxt").write_text(solver)
+    run = _run([CAFFE, "train", "-solver", str(folder / "solver.prototxt")])
+    assert run.returncode == 0, run.stderr[-3000:]
+    losses = {int(i): float(v) for i, v in re.findall(r"Iteration (\d+), loss = (\S+)", run.stderr)}
+    return str(folder / f"bilstm_iter_{ITERATIONS}.caffemodel"), np.array([losses[i] for i in range(ITERATIONS)])
+
+
+def test_bilstm_stage_trains_from_the_command_line(trained_bilstm):
+    snapshot, losses = trained_bilstm
+    assert os.path.exists(snapshot)
+    assert losses[-20:].mean() <= 0.5 * losses[:10].mean(), losses
+
+
+def _test_all(weights, data, out, batch):
+    return _run(["tools/test_all.sh", "-t", os.path.join(DEMO, "test", "test_3d.prototxt"), "-d", str(data),
+                 weights, str(out), str(batch)])
+
+
+def test_test_all_writes_every_frame_once_and_prints_the_csv_mpjpe(trained_bilstm, tiny_dataset, tmp_path):
+    weights = trained_bilstm[0]
+    run = _test_all(weights, tiny_dataset, tmp_path / "b5", 5)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = MaxMin()
+    printed = {int(a): (float(m), float(c)) for a, m, c in
+               re.findall(r"^(\d+)\s+\S+\s+\d+\s+([\d.]+)\s+([\d.]+)$", run.stdout, re.M)}
+    assert sorted(printed) == list(range(1, 16)), run.stdout
+    for a in range(1, 16):
+        _, labels = read_list_file(os.path.join(tiny_dataset, "gt", "test", f"test{a}.txt"), 81)
+        gt_mm = table.unnormalize(labels[:, 32:80])
+        for kind, column in (("", 0), ("_change", 1)):
+            unnorm = np.loadtxt(tmp_path / "b5" / f"result{a}{kind}_unnorm.csv", delimiter=",", ndmin=2)
+            norm = np.loadtxt(tmp_path / "b5" / f"result{a}{kind}_norm.csv", delimiter=",", ndmin=2)
+            np.testing.assert_array_equal(unnorm[:, 0], np.arange(1, len(labels) + 1))
+            np.testing.assert_array_equal(norm[:, 0], unnorm[:, 0])
+            np.testing.assert_allclose(table.unnormalize(norm[:, 1:]), unnorm[:, 1:], rtol=1e-5, atol=1e-3)
+            mpjpe = np.linalg.norm((unnorm[:, 1:] - gt_mm).reshape(-1, 16, 3), axis=2).mean()
+            assert printed[a][column] == pytest.approx(mpjpe, abs=2e-4), (a, kind)
+        assert f" {ACTIONS[a - 1]} " in run.stdout
+
+    # Two clips per batch give the same poses: clips stay apart in both LSTM directions.
+    run = _test_all(weights, tiny_dataset, tmp_path / "b10", 10)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for a in (1, 15):
+        np.testing.assert_allclose(np.loadtxt(tmp_path / "b10" / f"result{a}_norm.csv", delimiter=","),
+                                   np.loadtxt(tmp_path / "b5" / f"result{a}_norm.csv", delimiter=","), rtol=1e-5)
+
+    run = _test_all(weights, tiny_dataset, tmp_path / "b3", 3)
+    assert run.returncode != 0 and "is not a multiple of the batch 3" in run.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_model(tmp_path_factory):
+    """A demo-size model with every layer, as pycaffe initialises it, saved as a caffemodel."""
+    net = caffe.Net(os.path.join(DEMO, "deploy.prototxt"), caffe.TEST)
+    path = str(tmp_path_factory.mktemp("model") / "demo.caffemodel")
+    net.save(path)
+    return path, net
+
+
+def _convert(*args):
+    return _run([sys.executable, "tools/gen_refinepkl.py", *args])
+
+
+def test_converter_exports_the_twelve_arrays(demo_model, tmp_path):
+    path, net = demo_model
+    out = tmp_path / "refine.npz"
+    run = _convert(path, "--prototxt", os.path.join(DEMO, "deploy.prototxt"), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    with np.load(out, allow_pickle=False) as npz:
+        assert sorted(npz.files) == sorted(KEYS)
+        for weight_key, layer in LAYERS.items():
+            np.testing.assert_array_equal(npz[weight_key], net.params[layer][0].data.T)
+            np.testing.assert_array_equal(npz["b" + weight_key[1:]], net.params[layer][1].data)
+    legacy = tmp_path / "refine.pkl"
+    run = _convert(path, "--prototxt", os.path.join(DEMO, "deploy.prototxt"), "--out", str(legacy), "--legacy-pickle")
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_array_equal(load_weights(str(legacy), legacy_pickle=True).W2, net.params["project_2"][0].data.T)
+
+
+def test_converter_names_missing_and_misshaped_layers(demo_model, tmp_path):
+    path, _ = demo_model
+    model = caffe_pb2.NetParameter()
+    model.ParseFromString(open(path, "rb").read())
+    kept = [l for l in model.layer if l.name not in ("change", "project_3")]
+    del model.layer[:]
+    model.layer.extend(kept)
+    partial = tmp_path / "partial.caffemodel"
+    partial.write_bytes(model.SerializeToString())
+    run = _convert(str(partial), "--prototxt", os.path.join(DEMO, "deploy.prototxt"), "--out", str(tmp_path / "x.npz"))
+    assert run.returncode != 0 and "no weights for layer(s) change, project_3" in run.stderr
+    assert not (tmp_path / "x.npz").exists()
+
+    run = _convert(path, "--out", str(tmp_path / "y.npz"))     # demo model, paper-size deploy net
+    assert run.returncode != 0 and "layer change_tmp has shapes" in run.stderr

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole pipeline on the embedded synthetic data set (run by `make demo`, from the repo root):
+# data -> caffe train cpm, bilstm, addsrr (each from the previous one's weights, as released) ->
+# test_all.sh per action (3D and 2D) -> gen_refinepkl.py -> online correction -> evaluation.
+# Models go to models/demo/, results, logs, the table and the pictures to results/demo/.
+set -euo pipefail
+[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+cd "$(dirname "$0")/.."
+data=data/synthetic out=results/demo models=models/demo
+mkdir -p "$out/logs"
+start=$(date +%s)
+step() { printf '\n== [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+if [ ! -f "$data/meta.json" ]; then
+  step "generating the synthetic data set in $data"
+  python tools/make_synthetic_h36m.py --out "$data"
+fi
+
+# train STAGE [WEIGHTS]: prints every logged iteration's loss; the full log goes to results/demo/logs.
+train() {
+  local stage=$1 weights=${2:-} max_iter
+  max_iter=$(sed -n 's/^max_iter: //p' "prototxt/demo/$stage/solver.prototxt")
+  step "caffe train $stage ($max_iter iterations${weights:+, from $weights})"
+  mkdir -p "$models/$stage"
+  caffe train -solver "prototxt/demo/$stage/solver.prototxt" ${weights:+-weights "$weights"} 2>&1 \
+    | tee "$out/logs/$stage.log" \
+    | sed -un "s/.*solver.cpp:[0-9]*\] Iteration \([0-9]*\), loss = \(.*\)/  $stage iteration \1\/$max_iter  loss \2/p"
+  [ "${PIPESTATUS[0]}" = 0 ] || { tail -20 "$out/logs/$stage.log" >&2; exit 1; }
+  model="$models/$stage/${stage}_iter_$max_iter.caffemodel"
+}
+
+train cpm;                cpm_model=$model
+train bilstm "$cpm_model"
+train addsrr "$model";    model_3d=$model
+
+step "testing every action with the 3D model"
+tools/test_all.sh -t prototxt/demo/test/test_3d.prototxt "$model_3d" "$out"
+step "2D estimates of every action with the 2D model (the online stage's 2D input)"
+tools/test_all.sh -t prototxt/demo/test/test_2d.prototxt "$cpm_model" "$out" > "$out/logs/test_2d.log"
+step "converting the refine and projector weights"
+python tools/gen_refinepkl.py "$model_3d" --prototxt prototxt/demo/deploy.prototxt --out "$out/refine.npz"
+step "online self-supervised correction (released mode, our 2D estimates)"
+python tools/pred_v2.py --weights "$out/refine.npz" --gt-dir "$data/gt/test" --redo "$out"
+step "evaluation"
+python tools/eval_h36m.py --gt-dir "$data/gt/test" --image-root "$data" "$out"
+step "done: table in $out/eval.csv and eval.json, pictures in $out/figures"
