@@ -27,7 +27,7 @@ CONFIGS = {
     # The demo: 96x96 images and a quarter of every width; it trains the 2D network from scratch, so
     # the backbone stays trainable in the 3D stages.
     "demo": dict(folder="prototxt/demo", side=96, width_div=4, data="data/synthetic", models="models/demo",
-                 iters=dict(cpm=1000, bilstm=800, addsrr=300, mask3d=200, finetune_whole=200),
+                 iters=dict(cpm=1500, bilstm=2500, addsrr=400, mask3d=200, finetune_whole=200),
                  snapshot=0, display=50, cpm_lr=1e-3, backbone_lr_3d=1),
 }
 
