@@ -231,17 +231,16 @@ def test_3d_net(config):
     n.label_2d_silence = L.Silence(n.label_2d, ntop=0)
     pred = b.transformer(b.encoder(n.data, 0), n.clip)
     b.refine_and_project(pred)
-    out = "results/result1"
-    n.mpjpe = python("caffe_layers.results", "MPJPEEvaluation", [pred, n.label_3d], loss_weight=0,
-                     params=dict(sample_num=CLIP, save_filepath=out + "_unnorm.csv"))
-    n.mpjpe_change = python("caffe_layers.results", "MPJPEEvaluation", [n.change, n.label_3d], loss_weight=0,
-                            params=dict(sample_num=CLIP, save_filepath=out + "_change_unnorm.csv"))
-    n.save_norm = python("caffe_layers.results", "SavePath", [pred], ntop=0,
-                         params=dict(sample_num=CLIP, save_filepath=out + "_norm.csv"))
-    n.save_change_norm = python("caffe_layers.results", "SavePath", [n.change], ntop=0,
-                                params=dict(sample_num=CLIP, save_filepath=out + "_change_norm.csv"))
-    n.save_project = python("caffe_layers.results", "SavePath", [n.project_2d], ntop=0,
-                            params=dict(sample_num=CLIP, save_filepath=out + "_project_2d_norm.csv"))
+    # (layer name, type, blob, result file): each writes `sample_num` rows of its own CSV.
+    writers = [("mpjpe", "MPJPEEvaluation", pred, "unnorm"), ("mpjpe_change", "MPJPEEvaluation", n.change, "change_unnorm"),
+               ("save_norm", "SavePath", pred, "norm"), ("save_change_norm", "SavePath", n.change, "change_norm"),
+               ("save_project", "SavePath", n.project_2d, "project_2d_norm")]
+    for name, layer, blob, kind in writers:
+        params = dict(sample_num=CLIP, save_filepath=f"results/result1_{kind}.csv")
+        if layer == "MPJPEEvaluation":
+            n[name] = python("caffe_layers.results", layer, [blob, n.label_3d], loss_weight=0, params=params)
+        else:
+            n[name] = python("caffe_layers.results", layer, [blob], ntop=0, params=params)
     return n.to_proto()
 
 
