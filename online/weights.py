@@ -6,6 +6,7 @@ named `.npz` read with `allow_pickle=False`; the released format, a pickled Pyth
 arrays in that order, runs arbitrary code when loaded and is read only on explicit request.
 """
 import dataclasses
+import math
 import pickle
 
 import numpy as np
@@ -127,3 +128,15 @@ def save_weights(path, weights, legacy_pickle=False):
         else:
             np.savez(f, **checked.as_dict())
     return checked
+
+
+def random_weights(refine_width=1024, projector_width=None, seed=0):
+    """Random weights at the scales of a trained network (those of the shipped test vectors: inputs
+    and outputs of O(0.1–1)), for tests, benchmarks and demos; the widths may be reduced."""
+    h = refine_width
+    g = projector_width or refine_width
+    rng = np.random.default_rng(seed)
+    spread = {"W0": 0.2, "W00": 0.14 / math.sqrt(h), "W1": 0.2, "W2": 1.4 / math.sqrt(g),
+              "W3": 1.4 / math.sqrt(g), "W4": 1.4 / math.sqrt(g)}
+    return validate({k: rng.normal(0.0, spread.get(k, 0.01), shape).astype(np.float32)
+                     for k, shape in _expected_shapes(h, g).items()}, "random weights")

@@ -1,0 +1,57 @@
+"""Result CSVs written by testing and by the online stage (SPEC section 3): one line per frame,
+`index,v1,...,vK` with a 1-based frame index (K = 48 for 3D poses, 32 for 2D)."""
+import math
+
+import numpy as np
+
+from .atomic import atomic_write
+
+
+def write_result_csv(path, values, start_index=1):
+    """Write (N, K) values as `index,v1..vK` lines, atomically (a temporary file renamed when whole).
+
+    Values are written with 9 significant digits, which round-trips float32 exactly.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"{path}: values must be (frames, width), got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        row = int(np.argwhere(~np.isfinite(values))[0][0])
+        raise ValueError(f"{path}: non-finite value in frame {start_index + row}; nothing written")
+    with atomic_write(path) as f:
+        for i, row in enumerate(values):
+            f.write(f"{start_index + i}," + ",".join(f"{v:.9g}" for v in row) + "\n")
+
+
+def read_result_csv(path, width):
+    """(indices (N,) int64, values (N, width) float64) of a result CSV.
+
+    ValueError naming path:line for a wrong number of fields, a non-integer index, or a value that
+    is not a finite number. Blank lines are skipped.
+    """
+    indices, rows = [], []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            fields = line.split(",")
+            if len(fields) != width + 1:
+                raise ValueError(f"{path}:{lineno}: expected {width + 1} fields (index and {width} values), "
+                                 f"found {len(fields)}")
+            try:
+                index = int(fields[0])
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: field 1 (index): {fields[0]!r} is not an integer") from None
+            row = []
+            for k, text in enumerate(fields[1:], 2):
+                try:
+                    v = float(text)
+                except ValueError:
+                    raise ValueError(f"{path}:{lineno}: field {k} (v{k - 1}): {text!r} is not a number") from None
+                if not math.isfinite(v):
+                    raise ValueError(f"{path}:{lineno}: field {k} (v{k - 1}): {text!r} is not finite")
+                row.append(v)
+            indices.append(index)
+            rows.append(row)
+    return np.array(indices, dtype=np.int64), np.array(rows, dtype=np.float64).reshape(len(rows), width)

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Times the online correction side by side in one run: a per-frame float32 NumPy loop (the way the
+released script ran: one frame at a time, full gradients and Adam on the weights) against the
+batched modes of online.correction on the current backend. Prints frames/s and ratios to the loop."""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+from cuda_kernels import backend  # noqa: E402
+from online.correction import (OnlineConfig, OnlineModel, bone_matrix, loss_mask,  # noqa: E402
+                               refine_independent, refine_paper, refine_released)
+from online.weights import KEYS, load_weights, random_weights  # noqa: E402
+from pose_formats.normalization import MaxMin  # noqa: E402
+from pose_formats.skeleton import ACTIONS  # noqa: E402
+
+
+def per_frame_loop(weights, x, q, config, mode):
+    """One frame at a time in float32 with full weight gradients and Adam on the weights.
+
+    released: θ reset per frame, Adam's m, v and step count carried over, every pass updates;
+    independent: a fresh Adam per frame and no update after the reported pass."""
+    w = {k: getattr(weights, k) for k in KEYS}
+    f32 = np.float32
+    scale = f32(config.scale_for(mode))
+    mask = loss_mask(config.mask_joint).astype(f32)
+    bones = bone_matrix().astype(f32)
+    trainable = ("W0", "b0", "W00", "b00")
+    m = {k: np.zeros_like(w[k]) for k in trainable}
+    v = {k: np.zeros_like(w[k]) for k in trainable}
+    t = 0
+    refined = np.empty_like(x)
+    for n in range(len(x)):
+        theta = {k: w[k].copy() for k in trainable}
+        if mode == "independent":
+            for k in trainable:
+                m[k].fill(0)
+                v[k].fill(0)
+            t = 0
+        for it in range(config.iterations):
+            z0 = x[n] @ theta["W0"] + theta["b0"]
+            h0 = np.maximum(z0, 0)
+            r = h0 @ theta["W00"] + theta["b00"]
+            a1 = scale * (r @ w["W1"] + w["b1"])
+            h1 = np.maximum(a1, 0)
+            a2 = scale * (h1 @ w["W2"] + w["b2"])
+            h2 = np.maximum(a2, 0)
+            a3 = scale * (h2 @ w["W3"] + w["b3"])
+            h3 = np.maximum(a3, 0)
+            p = (h1 + h3) @ w["W4"] + w["b4"]
+            kp, kq = mask * p, mask * q[n]
+            u = kp @ bones
+            grad_p = f32(2 / 32) * mask * (kp - kq + ((np.abs(u) - np.abs(kq @ bones)) * np.sign(u)) @ bones.T)
+            grad_h = w["W4"] @ grad_p
+            grad_h2 = scale * (w["W3"] @ (grad_h * (a3 > 0)))
+            grad_h1 = grad_h + scale * (w["W2"] @ (grad_h2 * (a2 > 0)))
+            grad_r = scale * (w["W1"] @ (grad_h1 * (a1 > 0)))
+            grad_z0 = (theta["W00"] @ grad_r) * (z0 > 0)
+            if it == config.iterations - 1:
+                refined[n] = r
+                if mode == "independent":
+                    break
+            grads = {"W0": np.outer(x[n], grad_z0), "b0": grad_z0, "W00": np.outer(h0, grad_r), "b00": grad_r}
+            t += 1
+            lr_t = f32(config.adam_lr(t))
+            for k in trainable:
+                m[k] *= f32(config.beta1)
+                m[k] += f32(1 - config.beta1) * grads[k]
+                v[k] *= f32(config.beta2)
+                v[k] += f32(1 - config.beta2) * grads[k] * grads[k]
+                theta[k] -= lr_t * m[k] / (np.sqrt(v[k]) + f32(config.eps))
+    return refined
+
+
+def timed(fn, repeats):
+    """The best of `repeats` wall times: other work on the machine only ever adds time."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--weights", help="converter .npz (default: random weights at trained-network scales)")
+    p.add_argument("--width", type=int, default=1024, help="hidden width of the random weights (default 1024)")
+    p.add_argument("--frames", type=int, default=4096, help="frames for the independent mode (default 4096)")
+    p.add_argument("--loop-frames", type=int, default=150, help="frames for the per-frame loop (default 150)")
+    p.add_argument("--released-frames", type=int, default=600,
+                   help="frames for the batched released mode, split over the 15 actions (default 600)")
+    p.add_argument("--paper-frames", type=int, default=256, help="frames for the paper mode (default 256)")
+    p.add_argument("--float64", action="store_true", help="also time the batched modes in float64")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each, the best is reported (default 3)")
+    args = p.parse_args(argv)
+
+    weights = load_weights(args.weights) if args.weights else random_weights(args.width)
+    rng = np.random.default_rng(1)
+    n = max(args.frames, args.loop_frames, args.released_frames, args.paper_frames)
+    x = rng.random((n, 48), dtype=np.float32)
+    q = rng.random((n, 32), dtype=np.float32)
+    config = OnlineConfig()
+    print(f"backend {backend.name()}, refine width {weights.refine_width}, projector width "
+          f"{weights.projector_width}, {os.cpu_count()} CPU(s)")
+
+    rows = [(f"per-frame loop, {mode} (float32)", args.loop_frames,
+             timed(lambda: per_frame_loop(weights, x[:args.loop_frames], q[:args.loop_frames], config, mode),
+                   args.repeats))
+            for mode in ("released", "independent")]
+    loop_fps = {mode: frames / seconds for (_, frames, seconds), mode in zip(rows, ("released", "independent"))}
+    for dtype in (np.float32, np.float64) if args.float64 else (np.float32,):
+        model = OnlineModel(weights, dtype)
+        tag = np.dtype(dtype).name
+        refine_independent(model, x[:64], q[:64], config)  # warm-up: first-call costs (CuPy compiles here)
+        split = np.array_split(np.arange(args.released_frames), len(ACTIONS))
+        rows.append((f"released, 15 actions side by side ({tag})", args.released_frames,
+                     timed(lambda: refine_released(model, [x[s] for s in split], [q[s] for s in split], config),
+                           args.repeats)))
+        rows.append((f"independent ({tag})", args.frames,
+                     timed(lambda: refine_independent(model, x[:args.frames], q[:args.frames], config),
+                           args.repeats)))
+        rows.append((f"paper ({tag})", args.paper_frames,
+                     timed(lambda: refine_paper(model, x[:args.paper_frames], q[:args.paper_frames],
+                                                MaxMin().range, config), args.repeats)))
+    print(f"{'':44s} {'frames':>7s} {'seconds':>8s} {'frames/s':>9s} {'/released loop':>15s} "
+          f"{'/independent loop':>18s}")
+    for name, frames, seconds in rows:
+        fps = frames / seconds
+        print(f"{name:44s} {frames:7d} {seconds:8.2f} {fps:9.0f} {fps / loop_fps['released']:15.2f} "
+              f"{fps / loop_fps['independent']:18.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
