@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Debian 12 packages: the compiler, Python headers and venv, and Caffe's libraries.
 DEBIAN_PACKAGES := build-essential python3-dev python3-venv libprotobuf-dev protobuf-compiler \
   libgoogle-glog-dev libgflags-dev libhdf5-dev libopenblas-dev libboost-system-dev \
-  libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev
+  libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch
 
 .PHONY: all deps venv caffe test demo bench clean
 

@@ -95,6 +95,28 @@ def test_caffe_train_cli_and_pycaffe_solver_agree(echo_dir, monkeypatch):
     assert np.abs(net.params["fc"][0].data).max() > 0
 
 
+def test_caffe_train_weights_flag_starts_from_the_given_model(echo_dir):
+    """`caffe train -weights` loads the model by layer name (tools/caffe_patches/train-weights.patch)."""
+    caffe_bin = os.path.join(VENV, "bin", "caffe")
+    env = {**os.environ, "GLOG_minloglevel": "0"}
+    run = subprocess.run([caffe_bin, "train", "-solver", "solver.prototxt"], cwd=echo_dir, capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    trained = f"echo_iter_{ITERATIONS}.caffemodel"
+    # A second solver that takes one step at learning rate 0 from the trained model.
+    frozen = SOLVER.replace("base_lr: 0.02", "base_lr: 0").replace(f"max_iter: {ITERATIONS}", "max_iter: 1")
+    (echo_dir / "frozen_solver.prototxt").write_text(frozen.replace('snapshot_prefix: "echo"', 'snapshot_prefix: "from"'))
+    run = subprocess.run([caffe_bin, "train", "-solver", "frozen_solver.prototxt", "-weights", trained],
+                         cwd=echo_dir, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"Finetuning from {trained}" in run.stderr
+    first = caffe.Net(str(echo_dir / "net.prototxt"), str(echo_dir / trained), caffe.TEST)
+    second = caffe.Net(str(echo_dir / "net.prototxt"), str(echo_dir / "from_iter_1.caffemodel"), caffe.TEST)
+    for name in ("lstm1", "fc"):
+        for a, b in zip(first.params[name], second.params[name]):
+            np.testing.assert_array_equal(a.data, b.data)
+
+
 def _check_cache(cache):
     return subprocess.run([os.path.join(REPO, "tools", "build_caffe.sh"), "--venv", VENV, "--check"],
                           env={**os.environ, "CAFFE_CACHE": str(cache)}, capture_output=True, text=True)

@@ -5,9 +5,10 @@
 #   tools/build_caffe.sh [--venv DIR] [--cache DIR] [--check]
 #
 # --check only says whether a usable build for this venv's Python and NumPy is in the cache.
-# The build lands in CACHE/caffe-KEY, KEY = hash(sdist sha256, compile rules, Python and NumPy
-# versions): a second run with nothing changed only re-links the venv. A build is first made under a
-# temporary name and renamed when complete, so an interrupted build is never taken for a cached one.
+# Patches in tools/caffe_patches/ are applied to the sources first. The build lands in
+# CACHE/caffe-KEY, KEY = hash(sdist sha256, compile rules, patches, Python and NumPy versions): a
+# second run with nothing changed only re-links the venv. A build is first made under a temporary
+# name and renamed when complete, so an interrupted build is never taken for a cached one.
 set -euo pipefail
 
 SDIST_NAME=brocolli-caffe
@@ -50,13 +51,15 @@ check libboost-thread-dev /usr/include/boost/thread.hpp
 check libboost-filesystem-dev /usr/include/boost/filesystem.hpp
 check libboost-python-dev /usr/include/boost/python.hpp
 check libgtest-dev        /usr/include/gtest/gtest.h
+check patch               /usr/bin/patch
 check python3-dev         /usr/include/python3.11/Python.h
 [ ${#missing[@]} -eq 0 ] || die "missing Debian packages: ${missing[*]}
   install them with: apt-get install -y ${missing[*]}   (or run 'make deps' as root)"
 
 py_ver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 np_ver=$("$python" -c 'import numpy; print(numpy.__version__)') || die "NumPy is not importable from $python"
-key=$( { echo "$SDIST_SHA256"; cat "$here/caffe.mk"; echo "python $py_ver numpy $np_ver"; } | sha256sum | cut -c1-16)
+key=$( { echo "$SDIST_SHA256"; cat "$here/caffe.mk" "$here"/caffe_patches/*.patch; echo "python $py_ver numpy $np_ver"; } \
+  | sha256sum | cut -c1-16)
 build=$cache/caffe-$key
 mkdir -p "$cache"
 
@@ -94,6 +97,9 @@ if [ ! -d "$build" ]; then
   trap 'rm -rf "$tmp"' EXIT
   tar -xzf "$tarball" -C "$tmp"
   src=$tmp/$SDIST_NAME-$SDIST_VERSION
+  for p in "$here"/caffe_patches/*.patch; do
+    patch --quiet -p1 -d "$src" < "$p" || die "patch $p does not apply to $SDIST_NAME-$SDIST_VERSION"
+  done
   echo "== compiling Caffe into $build (a few minutes; log: $tmp/build.log)"
   start=$(date +%s)
   if ! make -f "$here/caffe.mk" -j"$(nproc)" SRC="$src" OUT="$tmp" PYTHON="$python" > "$tmp/build.log" 2>&1; then
