@@ -8,6 +8,8 @@ import argparse
 import os
 import sys
 
+os.environ.setdefault("GLOG_minloglevel", "2")  # Caffe's per-layer INFO log would bury the result line
+
 from caffe.proto import caffe_pb2
 from online.weights import KEYS, LAYERS, save_weights
 

@@ -23,12 +23,13 @@ CONFIGS = {
     # The paper's configuration: VGG-19/CPM widths at 368x368, 1024-wide 3D head.
     "paper": dict(folder="prototxt", side=368, width_div=1, data="data/h36m", models="models/paper",
                   iters=dict(cpm=100000, bilstm=200000, addsrr=100000, mask3d=50000, finetune_whole=50000),
-                  snapshot=10000, display=50, cpm_lr=1e-5, backbone_lr_3d=0),
+                  snapshot=10000, display=50, cpm_lr=1e-5, backbone_lr_3d=0, refine_lr_mult=1),
     # The demo: 96x96 images and a quarter of every width; it trains the 2D network from scratch, so
-    # the backbone stays trainable in the 3D stages.
+    # the backbone stays trainable in the 3D stages, and its short 3D-to-2D stage trains the refine
+    # branch and projector (new layers) at 10x the rate.
     "demo": dict(folder="prototxt/demo", side=96, width_div=4, data="data/synthetic", models="models/demo",
-                 iters=dict(cpm=1500, bilstm=2500, addsrr=400, mask3d=200, finetune_whole=200),
-                 snapshot=0, display=50, cpm_lr=1e-3, backbone_lr_3d=1),
+                 iters=dict(cpm=1500, bilstm=2500, addsrr=800, mask3d=200, finetune_whole=200),
+                 snapshot=0, display=50, cpm_lr=1e-3, backbone_lr_3d=1, refine_lr_mult=10),
 }
 
 CLIP = 5          # frames per clip = batch of the LSTM stages
@@ -119,15 +120,16 @@ class Builder:
             n.mask_3d = python("caffe_layers.mask", "Mask", [pred_3d], params=dict(dim=3, prob=0.02, seed=1))
             n.pred_3d_masked = L.Eltwise(pred_3d, n.mask_3d, operation=P.Eltwise.PROD)
             source = n.pred_3d_masked
-        n.change_tmp = L.InnerProduct(source, num_output=hidden, propagate_down=[False], param=frozen(1),
+        lr = self.c["refine_lr_mult"]
+        n.change_tmp = L.InnerProduct(source, num_output=hidden, propagate_down=[False], param=frozen(lr),
                                       weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
         n.relu_change_tmp = L.ReLU(n.change_tmp, in_place=True)
-        n.change = self.fc("change", n.change_tmp, 48, relu=False)
-        p1 = self.fc("project_1", n.change, hidden)
-        p2 = self.fc("project_2", p1, hidden)
-        p3 = self.fc("project_3", p2, hidden)
+        n.change = self.fc("change", n.change_tmp, 48, lr=lr, relu=False)
+        p1 = self.fc("project_1", n.change, hidden, lr=lr)
+        p2 = self.fc("project_2", p1, hidden, lr=lr)
+        p3 = self.fc("project_3", p2, hidden, lr=lr)
         n.project_residual = L.Eltwise(p1, p3, operation=P.Eltwise.SUM)
-        return self.fc("project_2d", n.project_residual, 32, relu=False)
+        return self.fc("project_2d", n.project_residual, 32, lr=lr, relu=False)
 
     def lstm_data(self, source, batch, shuffle, label_dim=81, layer="ImageDataLstm"):
         side = self.c["side"]
