@@ -58,16 +58,18 @@ def _parse_line(line, label_dim, where):
     texts = text.split(",")
     if len(texts) != label_dim:
         raise ValueError(f"{where} expected {label_dim} values, found {len(texts)}")
-    values = []
-    for index, value_text in enumerate(texts, 1):
-        try:
-            value = float(value_text)
-        except ValueError:
-            raise ValueError(f"{where} value {index} is not a number: {value_text!r}") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{where} value {index} is not finite: {value_text!r}")
-        values.append(value)
-    return image_path, values
+    return image_path, [finite_float(t, f"{where} value {index}") for index, t in enumerate(texts, 1)]
+
+
+def finite_float(text, what):
+    """float(text), or a ValueError "<what> is not a number / not finite: '<text>'"."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what} is not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} is not finite: {text!r}")
+    return value
 
 
 def _is_number(text):

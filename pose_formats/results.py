@@ -1,10 +1,10 @@
 """Result CSVs written by testing and by the online stage (SPEC section 3): one line per frame,
 `index,v1,...,vK` with a 1-based frame index (K = 48 for 3D poses, 32 for 2D)."""
-import math
 
 import numpy as np
 
 from .atomic import atomic_write
+from .listfile import finite_float
 
 
 def write_result_csv(path, values, start_index=1):
@@ -43,15 +43,8 @@ def read_result_csv(path, width):
                 index = int(fields[0])
             except ValueError:
                 raise ValueError(f"{path}:{lineno}: field 1 (index): {fields[0]!r} is not an integer") from None
-            row = []
-            for k, text in enumerate(fields[1:], 2):
-                try:
-                    v = float(text)
-                except ValueError:
-                    raise ValueError(f"{path}:{lineno}: field {k} (v{k - 1}): {text!r} is not a number") from None
-                if not math.isfinite(v):
-                    raise ValueError(f"{path}:{lineno}: field {k} (v{k - 1}): {text!r} is not finite")
-                row.append(v)
+            row = [finite_float(text, f"{path}:{lineno}: field {k} (v{k - 1})")
+                   for k, text in enumerate(fields[1:], 2)]
             indices.append(index)
             rows.append(row)
     return np.array(indices, dtype=np.int64), np.array(rows, dtype=np.float64).reshape(len(rows), width)

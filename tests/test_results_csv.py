@@ -32,9 +32,9 @@ def test_blank_lines_and_empty_files(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("1,0.5,1\n2,0.5\n", r":2: expected 3 fields \(index and 2 values\), found 2"),
-    ("1,0.5,1\n2,0.5,abc\n", r":2: field 3 \(v2\): 'abc' is not a number"),
-    ("1,nan,1\n", r":1: field 2 \(v1\): 'nan' is not finite"),
-    ("1,0.5,inf\n", r":1: field 3 \(v2\): 'inf' is not finite"),
+    ("1,0.5,1\n2,0.5,abc\n", r":2: field 3 \(v2\) is not a number: 'abc'"),
+    ("1,nan,1\n", r":1: field 2 \(v1\) is not finite: 'nan'"),
+    ("1,0.5,inf\n", r":1: field 3 \(v2\) is not finite: 'inf'"),
     ("x,0.5,1\n", r":1: field 1 \(index\): 'x' is not an integer"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, text, message):
