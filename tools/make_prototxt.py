@@ -51,8 +51,8 @@ def frozen(lr):
 
 def python(module, layer, bottoms=(), ntop=1, params=None, **kwargs):
     param_str = format_params(params or {})
-    return getattr(L, "Python")(*bottoms, python_param=dict(module=module, layer=layer, param_str=param_str),
-                                ntop=ntop, **kwargs)
+    return L.Python(*bottoms, python_param=dict(module=module, layer=layer, param_str=param_str),
+                    ntop=ntop, **kwargs)
 
 
 class Builder:
