@@ -2,7 +2,7 @@
 """Fills a per-action test template (prototxt/*/test/test_{3d,2d}.prototxt) for one action: the
 action's list file, the batch, the sample count of every result-writing layer and the result paths
 (result<a>_*.csv in the output folder). Edits the net through pycaffe's protobuf classes.
-Prints `<frames> <iterations>` for `caffe test`."""
+Prints `<frames> <iterations> <action name>` for tools/test_all.sh."""
 import argparse
 import os
 import re
@@ -13,6 +13,7 @@ from google.protobuf import text_format
 from caffe.proto import caffe_pb2
 from caffe_layers.params import format_params, split_params
 from pose_formats.listfile import LABEL_DIM_2D3D, read_list_file
+from pose_formats.skeleton import ACTIONS
 
 DATA_LAYERS = ("ImageDataLstm", "ImageData")
 RESULT_LAYERS = ("MPJPEEvaluation", "SavePath")
@@ -66,7 +67,7 @@ def main():
         return 1
     with open(args.filled, "w") as f:
         f.write(text_format.MessageToString(net))
-    print(frames, iterations)
+    print(frames, iterations, ACTIONS[args.action - 1])
     return 0
 
 

@@ -29,17 +29,21 @@ mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# mpjpe KIND: what MPJPEEvaluation logged for result<a>_KIND.csv of the current action's log.
+mpjpe() { sed -n "s/^MPJPEEvaluation (result${a}_$1.csv): MPJPE over [0-9]* frames = \([0-9.]*\) mm$/\1/p" "$log"; }
+
 printf '%-7s %-13s %7s %14s %14s\n' action name frames "MPJPE (mm)" "change (mm)"
 for a in $(seq 1 15); do
-  read -r frames iterations < <("$python" "$here/fill_test_prototxt.py" --batch "$batch" "${data[@]}" "$template" "$a" "$out" "$work/test$a.prototxt")
+  # A failed fill stops here (a process substitution would hide its exit status from set -e).
+  info=$("$python" "$here/fill_test_prototxt.py" --batch "$batch" "${data[@]}" "$template" "$a" "$out" \
+         "$work/test$a.prototxt") || exit 1
+  read -r frames iterations name <<< "$info"
   log=$work/test$a.log
   if ! caffe test -model "$work/test$a.prototxt" -weights "$weights" -iterations "$iterations" > "$log" 2>&1; then
     tail -20 "$log" >&2
     echo "test_all.sh: caffe test failed on action $a (log above)" >&2
     exit 1
   fi
-  name=$("$python" -c "from pose_formats.skeleton import ACTIONS; print(ACTIONS[$a - 1])")
-  mpjpe() { sed -n "s/^MPJPEEvaluation (result${a}_$1.csv): MPJPE over [0-9]* frames = \([0-9.]*\) mm$/\1/p" "$log"; }
   coarse=$(mpjpe unnorm) change=$(mpjpe change_unnorm)
   printf '%-7s %-13s %7s %14s %14s\n' "$a" "$name" "$frames" "${coarse:--}" "${change:--}"
 done
