@@ -80,7 +80,7 @@ class ListFileBatches:
         self.source = source
         paths, self.labels = read_list_file(source, label_dim, root_folder=root_folder)
         self.paths = [os.path.join(root_folder, p) for p in paths]
-        self.shape = (new_height, new_width, mean_value, scale)
+        self.transform = (new_height, new_width, mean_value, scale)   # load_image's arguments
         self.batch_size = batch_size
         self.sampler = BatchSampler(len(self.paths), batch_size, shuffle_batch, shuffle_lines, seed)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
@@ -91,10 +91,10 @@ class ListFileBatches:
 
     def _make_batch(self):
         indices, new_clip = self.sampler.next_batch()
-        height, width = self.shape[:2]
+        height, width = self.transform[:2]
         data = np.empty((len(indices), 3, height, width), np.float32)
         # Each image is decoded and transformed straight into its slot of the batch.
-        list(self._pool.map(lambda k: load_image(self.paths[indices[k]], *self.shape, source=self.source,
+        list(self._pool.map(lambda k: load_image(self.paths[indices[k]], *self.transform, source=self.source,
                                                  out=data[k]), range(len(indices))))
         labels = self.labels[indices].copy()
         if new_clip:

@@ -2,8 +2,11 @@
 import os
 
 import numpy as np
+from google.protobuf import text_format
 
 import caffe
+from caffe.proto import caffe_pb2
+from caffe_layers.params import format_params, split_params
 
 
 def make_net(tmp_path, text, phase=caffe.TRAIN, name="net.prototxt"):
@@ -53,9 +56,6 @@ DATA_LAYERS = ("ImageDataLstm", "ImageData")
 
 def retarget_data(prototxt, data_dir, out_path, **overrides):
     """Copy of a net whose data layers read their lists (same file names) and images from data_dir."""
-    from google.protobuf import text_format
-    from caffe.proto import caffe_pb2
-    from caffe_layers.params import format_params, split_params
     net = caffe_pb2.NetParameter()
     with open(prototxt) as f:
         text_format.Merge(f.read(), net)
