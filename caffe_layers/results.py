@@ -12,6 +12,7 @@ import numpy as np
 
 from cuda_kernels.mpjpe import mpjpe
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
+from pose_formats.results import format_result_line
 
 from .params import REQUIRED, parse_params
 
@@ -29,7 +30,7 @@ class IndexedRowsFile:
         rows = rows[: self.limit - self.written]
         for row in rows:
             self.written += 1
-            self.file.write(f"{self.written}," + ",".join(f"{v:.9g}" for v in row) + "\n")
+            self.file.write(format_result_line(self.written, row))
         if self.written == self.limit and not self.file.closed:
             self.file.close()
             os.replace(self.path + ".partial", self.path)

@@ -7,6 +7,11 @@ from .atomic import atomic_write
 from .listfile import finite_float
 
 
+def format_result_line(index, row):
+    """One `index,v1,...,vK` line; 9 significant digits round-trip float32 exactly."""
+    return f"{index}," + ",".join(f"{v:.9g}" for v in row) + "\n"
+
+
 def write_result_csv(path, values, start_index=1):
     """Write (N, K) values as `index,v1..vK` lines, atomically (a temporary file renamed when whole).
 
@@ -20,7 +25,7 @@ def write_result_csv(path, values, start_index=1):
         raise ValueError(f"{path}: non-finite value in frame {start_index + row}; nothing written")
     with atomic_write(path) as f:
         for i, row in enumerate(values):
-            f.write(f"{start_index + i}," + ",".join(f"{v:.9g}" for v in row) + "\n")
+            f.write(format_result_line(start_index + i, row))
 
 
 def read_result_csv(path, width):
