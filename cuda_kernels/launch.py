@@ -5,7 +5,8 @@ NumPy reference (which defines the result), CuPy arrays run the raw CUDA kernel.
 no input array (the joint masks) take an array module instead, `backend.xp()` by default.
 
 Dtypes: the CUDA kernels compute in float32, so the device path casts its inputs to contiguous
-float32. The NumPy references keep float64 inputs in float64 (so gradients can be checked against
+float32 (the online first step also has float64 entry points, for the frames float32 cannot
+resolve). The NumPy references keep float64 inputs in float64 (so gradients can be checked against
 finite differences in float64) and compute everything else in float32.
 """
 import functools
@@ -52,9 +53,13 @@ def _cupy():
     return cupy
 
 
+def device_array(a, dtype):
+    """A contiguous CuPy array of `dtype` (no copy when `a` already is one)."""
+    return _cupy().ascontiguousarray(a, dtype=dtype)
+
+
 def device_float32(a):
-    """A contiguous float32 CuPy array (no copy when `a` already is one)."""
-    return _cupy().ascontiguousarray(a, dtype=np.float32)
+    return device_array(a, np.float32)
 
 
 def device_empty(shape, dtype=np.float32):

@@ -13,7 +13,8 @@ and Adam (TensorFlow-1 form) on θ = (W0, b0, W00, b00) only. Three modes:
   over from frame to frame. The actions are independent and run side by side as rows of one batch.
 - independent: every frame starts from θ0 and a fresh Adam. With the released 2 iterations the
   reported pose needs only the first Adam step, which is computed without per-frame weight copies
-  (`_refine_after_first_step`); other iteration counts use the per-row engine.
+  (`_refine_after_first_step`, its sums in cuda_kernels.online_first_step); other iteration counts
+  use the per-row engine.
 - paper: independent frames, iterated until the robust joints settle (or a cap), falling back to the
   coarse pose when the result strays too far from it.
 
@@ -35,14 +36,13 @@ import math
 
 import numpy as np
 
-from cuda_kernels import backend
+from cuda_kernels import backend, online_first_step
 from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS, PARENTS, ROBUST_JOINTS
 
 MODES = ("released", "independent", "paper")
 RELEASED_PROJECTOR_SCALE = 1.0 / math.sqrt(1.0 + 1e-3)  # untrained batch-norm in the released TF graph
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of device memory a chunk of frames may use
-DEFAULT_PAIR_BLOCK = 16              # frames per block of the (frame × input × unit) first-step sums
 ROUNDING_FACTOR = 16                 # rounding error of a dot product ≤ this · ε · its scale (below)
 ROUNDING_TOL = 1e-6                  # frames whose pose rounding may move more (relative) go to float64
 DECISION_MARGIN = 1e-4               # paper: a distance this close (relative) to its threshold: float64
@@ -208,16 +208,6 @@ def _loss_grad_r(model, r, q, scale, mask, check_rounding=False):
 
 # --- independent mode, released iteration count: r(x) after one Adam step, no weight copies -----
 
-def _cauchy_sum(xp, weight, shift, d):
-    """out[n, j] = Σ_i weight[n, i] / (d[n, j] + shift[n, i]).
-
-    All terms are non-negative, so the sums are accurate to a few ulp of the result.
-    """
-    pair = shift[:, :, None] + d[:, None, :]
-    xp.reciprocal(pair, out=pair)
-    return _matvec_rows(weight, pair)
-
-
 def _gain_risk(model, config, h1_sum, abs_grad_r, k00, r1):
     """Per row: float32 rounding of dL/dr may move r(x; θ1) by more than ROUNDING_TOL relative.
 
@@ -232,43 +222,23 @@ def _gain_risk(model, config, h1_sum, abs_grad_r, k00, r1):
     return error > ROUNDING_TOL * xp.abs(r1).max(axis=1)
 
 
-def _refine_after_first_step(model, x, q, config, scale, mask, pair_block):
+def _refine_after_first_step(model, x, q, config, scale, mask):
     """r(x; θ1) with θ1 = θ0 − (first Adam step), for a chunk of independent frames, and per frame
     whether rounding may have moved it (None for float64).
 
-    The first TF-1 Adam step is elementwise: lr·g/(|g| + ε'), ε' = ε/√(1−β2). The W0 and W00
-    gradients are per-frame outer products, gW0 = x ⊗ δ0 and gW00 = h0 ⊗ δr, so
-
-        (x·ΔW0)_j    = lr·δ0_j · Σ_i |x_i| / (|δ0_j| + ε'/|x_i|)
-        (h0'·ΔW00)_j = lr·δr_j · Σ_i h0'_i / (|δr_j| + ε'/h0_i)
-
-    exactly; only units with z0 > 0 (where h0 > 0 and δ0 may be non-zero) contribute, and the
-    updated hidden layer h0' is zero elsewhere, so the sums run over those units, gathered per
-    frame and padded per block of frames.
+    The step's products with this frame's vectors come from cuda_kernels.online_first_step (sums
+    over the frame's active units, no weight copies): the updated hidden layer h1 and k00, so that
+    r(x; θ1) = h1·W00 + b00 − lr·δr·k00 − lr·δr/(|δr| + ε').
     """
     xp = model.xp
     lr = config.lr
     eps1 = config.eps / math.sqrt(1.0 - config.beta2)
-    tiny = np.finfo(model.dtype).tiny  # ε'/max(a, tiny) stays finite where a = 0; such terms vanish
     z0 = x @ model.W0 + model.b0
-    h0 = xp.maximum(z0, 0)
-    grad_r, risky = _loss_grad_r(model, h0 @ model.W00 + model.b00, q, scale, mask, model.checks_rounding)
+    grad_r, risky = _loss_grad_r(model, xp.maximum(z0, 0) @ model.W00 + model.b00, q, scale, mask,
+                                 model.checks_rounding)
     grad_z0 = (grad_r @ model.W00_T) * (z0 > 0)
-    abs_x = xp.abs(x)
-    shift_x = eps1 / xp.maximum(abs_x, tiny)
+    h1, k00 = online_first_step.first_step(x, z0, grad_z0, grad_r, lr, eps1)
     abs_grad_r = xp.abs(grad_r)
-    h1 = xp.zeros_like(h0)
-    k00 = xp.empty_like(grad_r)
-    for block in _chunks(len(x), pair_block):
-        active = z0[block] > 0
-        # active units first (a stable sort of booleans: a radix sort in NumPy, CuPy's only kind)
-        units = xp.argsort(~active, axis=1, kind="stable")[:, :int(active.sum(axis=1).max())]
-        rows = xp.arange(block.start, block.stop)[:, None]
-        g0 = grad_z0[rows, units]
-        k0 = _cauchy_sum(xp, abs_x[block], shift_x[block], xp.abs(g0))
-        h1_active = xp.maximum(z0[rows, units] - lr * g0 * k0 - lr * g0 / (xp.abs(g0) + eps1), 0)
-        h1[rows, units] = h1_active
-        k00[block] = _cauchy_sum(xp, h1_active, eps1 / xp.maximum(h0[rows, units], tiny), abs_grad_r[block])
     r1 = h1 @ model.W00 + model.b00 - lr * grad_r * k00 - lr * grad_r / (abs_grad_r + eps1)
     if risky is not None:
         risky |= _near_zero(model, z0, x, model.W0_maxabs, model.b0)
@@ -381,7 +351,7 @@ def _frames_per_chunk(bytes_per_frame, memory_budget, chunk_frames):
 
 
 def refine_independent(model, x, q, config=OnlineConfig(), chunk_frames=None,
-                       memory_budget=DEFAULT_MEMORY_BUDGET, pair_block=DEFAULT_PAIR_BLOCK, progress=None):
+                       memory_budget=DEFAULT_MEMORY_BUDGET, progress=None):
     """Independent mode: every frame from θ0 with a fresh Adam, c = 1 unless configured.
 
     x (N, 48), q (N, 32), normalised. Returns (N, 48) refined poses (host array, model dtype).
@@ -398,12 +368,12 @@ def refine_independent(model, x, q, config=OnlineConfig(), chunk_frames=None,
     out = np.empty((len(x), DIM_3D), dtype=model.dtype)
     for part in _chunks(len(x), size):
         refined, risky = _refine_after_first_step(model, model.asarray(x[part]), model.asarray(q[part]),
-                                                  config, scale, mask, pair_block)
+                                                  config, scale, mask)
         out[part] = backend.to_host(refined)
         if risky is not None:
             redo = part.start + np.flatnonzero(backend.to_host(risky))
             if len(redo):
-                out[redo] = refine_independent(model.float64(), x[redo], q[redo], config, pair_block=pair_block)
+                out[redo] = refine_independent(model.float64(), x[redo], q[redo], config)
         if progress is not None:
             progress(part.stop - part.start)
     return out

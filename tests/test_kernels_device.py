@@ -22,8 +22,9 @@ import types
 import numpy as np
 import pytest
 
-from cuda_kernels import backend, bones, inverted_order, joint_mask, launch, mpjpe
+from cuda_kernels import backend, bones, inverted_order, joint_mask, launch, mpjpe, online_first_step
 from pose_formats.normalization import MaxMin
+from test_kernels_online_first_step import EPS1, LR, first_step_inputs
 
 # Around the block size (256) and not multiples of it; 4099 frames x 48 entries spans many blocks.
 FRAME_COUNTS = (1, 5, 8, 25, 257, 4099)
@@ -49,6 +50,9 @@ _PARAMETER_TYPES = {
     "long long": (ctypes.c_longlong, np.int64, False),
     "unsigned int": (ctypes.c_uint, np.uint32, False),
     "float": (ctypes.c_float, np.float32, False),
+    "const double*": (ctypes.c_void_p, np.float64, True),
+    "double*": (ctypes.c_void_p, np.float64, True),
+    "double": (ctypes.c_double, np.float64, False),
 }
 _BUILT_LIBRARIES = {}      # source hash -> loaded library, shared by every test of the session
 
@@ -231,6 +235,18 @@ def test_joint_masks_are_the_same_bits_as_the_reference(cp, n):
             device_result(joint_mask.mask_2d_3d(n, joint_mask.RELEASED_MASK_2D3D_KEEP_PROB, 2 ** 32 - 1, 7, xp=cp)),
             joint_mask.mask_2d_3d_reference(n, joint_mask.RELEASED_MASK_2D3D_KEEP_PROB, 2 ** 32 - 1, 7)):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype, rtol", ((np.float32, 1e-5), (np.float64, 1e-12)))
+@pytest.mark.parametrize("n, n_units", ((1, 7), (5, 1024), (8, 257), (257, 300), (700, 1024)))
+def test_online_first_step(cp, n, n_units, dtype, rtol):
+    inputs = first_step_inputs(n, n_units, seed=n, dtype=dtype)
+    h1, k00 = device_result(online_first_step.first_step(*(cp.asarray(a) for a in inputs), LR, EPS1))
+    expected_h1, expected_k00 = online_first_step.first_step_reference(*inputs, LR, EPS1)
+    assert h1.dtype == k00.dtype == dtype
+    # h1 = relu(z0 − step): its rounding is relative to z0, not to the (possibly cancelled) result
+    np.testing.assert_allclose(h1, expected_h1, rtol=0, atol=rtol * np.abs(inputs[1]).max())
+    np.testing.assert_allclose(k00, expected_k00, rtol=rtol)
 
 
 def test_grid_stride_loops_cover_more_elements_than_threads(cp, monkeypatch):

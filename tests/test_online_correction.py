@@ -56,7 +56,7 @@ def test_shipped_vectors(vectors, dtype, tol):
     assert released.dtype == dtype
     assert relative_error(released, data["refined_released"]) < tol
     assert relative_error(released, data["refined_released_script"]) < 1e-5  # the TF script ran in float32
-    independent = refine_independent(model, data["x"], data["q"], chunk_frames=24, pair_block=7)
+    independent = refine_independent(model, data["x"], data["q"], chunk_frames=24)
     assert relative_error(independent, data["refined_independent"]) < tol
     # the two modes really differ, so each comparison above can fail
     assert relative_error(data["refined_released"], data["refined_independent"]) > 1e-2
@@ -69,8 +69,8 @@ def test_independent_matches_reference(small, n, chunk):
     weights, model32, model64 = small
     x, q = inputs(n, seed=n)
     expected = refine_reference(weights.as_dict(), x, q, "independent")
-    assert relative_error(refine_independent(model64, x, q, chunk_frames=chunk, pair_block=5), expected) < FP64_TOL
-    assert relative_error(refine_independent(model32, x, q, chunk_frames=chunk, pair_block=5), expected) < FP32_TOL
+    assert relative_error(refine_independent(model64, x, q, chunk_frames=chunk), expected) < FP64_TOL
+    assert relative_error(refine_independent(model32, x, q, chunk_frames=chunk), expected) < FP32_TOL
 
 
 def test_float32_fast_path_at_full_width_recomputes_ill_conditioned_frames():
@@ -81,7 +81,7 @@ def test_float32_fast_path_at_full_width_recomputes_ill_conditioned_frames():
     x, q = inputs(48, seed=5)
     _, risky = correction._refine_after_first_step(
         model32, model32.asarray(x), model32.asarray(q), OnlineConfig(), 1.0,
-        model32.asarray(correction.loss_mask(7)), 16)
+        model32.asarray(correction.loss_mask(7)))
     assert 0 < risky.sum() < len(x)
     refined = refine_independent(model32, x, q)
     expected = refine_reference(weights.as_dict(), x, q, "independent")
