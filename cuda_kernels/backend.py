@@ -69,3 +69,26 @@ def raw_module(cu_file, options=("-std=c++17",)):
         raise RuntimeError(f"cannot load {cu_file}: {why}")
     with open(os.path.join(KERNEL_DIR, cu_file)) as f:
         return cupy.RawModule(code=f.read(), options=options)
+
+
+def device_name():
+    """The GPU's name when CuPy is in use, else 'CPU'."""
+    module = xp()
+    if module is np:
+        return "CPU"
+    properties = module.cuda.runtime.getDeviceProperties(module.cuda.Device().id)
+    return properties["name"].decode()
+
+
+def limit_device_memory(n_bytes):
+    """Cap CuPy's memory pool (an allocation past it raises OutOfMemoryError); no-op on NumPy."""
+    module = xp()
+    if module is not np:
+        module.get_default_memory_pool().set_limit(size=n_bytes)
+
+
+def peak_device_memory():
+    """Bytes CuPy's memory pool holds (it keeps freed blocks, so this is its high-water mark);
+    None on NumPy."""
+    module = xp()
+    return None if module is np else module.get_default_memory_pool().total_bytes()

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Times the online correction side by side in one run: a per-frame float32 NumPy loop (the way the
 released script ran: one frame at a time, full gradients and Adam on the weights) against the
-batched modes of online.correction on the current backend. Prints frames/s and ratios to the loop."""
+batched modes of online.correction on the current backend, and, where PyTorch with CUDA is installed
+(the GPU machine), a torch.func vmap version of independent mode, checked against ours. Prints
+frames/s and ratios to the loop. On a GPU the device memory is capped (--device-memory-gb), so a run
+over many frames shows that its chunks fit."""
 import argparse
 import os
 import sys
@@ -76,6 +79,55 @@ def per_frame_loop(weights, x, q, config, mode):
     return refined
 
 
+def torch_vmap_independent(weights, config, device="cuda"):
+    """Independent mode as torch.func.vmap over frames of grad + one TF-1 Adam step + forward, in
+    float32 (TF32 off). Returns refine(x, q) -> (N, 48) host array, or None where torch or the
+    device is missing."""
+    try:
+        import torch
+        from torch.func import grad, vmap
+    except ImportError:
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    w = {k: torch.as_tensor(np.asarray(getattr(weights, k), np.float32), device=device) for k in KEYS}
+    mask = torch.as_tensor(loss_mask(config.mask_joint), dtype=torch.float32, device=device)
+    bones = torch.as_tensor(bone_matrix(), dtype=torch.float32, device=device)
+    scale = config.scale_for("independent")
+    b1, b2, eps, lr1 = config.beta1, config.beta2, config.eps, config.adam_lr(1)
+
+    def refined(theta, x):
+        w0, b0, w00, b00 = theta
+        return torch.relu(x @ w0 + b0) @ w00 + b00
+
+    def loss(theta, x, q):
+        r = refined(theta, x)
+        h1 = torch.relu(scale * (r @ w["W1"] + w["b1"]))
+        h2 = torch.relu(scale * (h1 @ w["W2"] + w["b2"]))
+        h3 = torch.relu(scale * (h2 @ w["W3"] + w["b3"]))
+        kp, kq = mask * ((h1 + h3) @ w["W4"] + w["b4"]), mask * q
+        return ((kp - kq) ** 2).mean() + ((torch.abs(kp @ bones) - torch.abs(kq @ bones)) ** 2).mean()
+
+    def one_frame(x, q):
+        theta = (w["W0"], w["b0"], w["W00"], w["b00"])
+        g = grad(loss)(theta, x, q)
+        # TF-1 Adam's first step: m = (1−β1)·g, v = (1−β2)·g², θ ← θ − lr_1·m/(√v + ε)
+        theta1 = tuple(t - lr1 * ((1 - b1) * gi) / (torch.sqrt((1 - b2) * gi * gi) + eps)
+                       for t, gi in zip(theta, g))
+        return refined(theta1, x)
+
+    batched = vmap(one_frame)
+
+    def refine(x, q, chunk=2048):  # per-frame weight gradients: ~1.6 MB of them per frame in flight
+        out = np.empty_like(x)
+        for s in range(0, len(x), chunk):
+            xs = torch.as_tensor(x[s:s + chunk], device=device)
+            out[s:s + chunk] = batched(xs, torch.as_tensor(q[s:s + chunk], device=device)).cpu().numpy()
+        return out
+    return refine
+
+
 def timed(fn, repeats):
     """The best of `repeats` wall times: other work on the machine only ever adds time."""
     best = float("inf")
@@ -95,18 +147,25 @@ def main(argv=None):
     p.add_argument("--released-frames", type=int, default=600,
                    help="frames for the batched released mode, split over the 15 actions (default 600)")
     p.add_argument("--paper-frames", type=int, default=256, help="frames for the paper mode (default 256)")
+    p.add_argument("--torch-frames", type=int, default=20000,
+                   help="frames for the torch.func vmap baseline, where PyTorch with CUDA is installed (default 20000)")
+    p.add_argument("--memory-budget-mb", type=float, default=256,
+                   help="device memory one chunk of independent frames may use (default 256)")
+    p.add_argument("--device-memory-gb", type=float, default=8,
+                   help="cap on the GPU memory pool for the whole run (default 8; no effect on NumPy)")
     p.add_argument("--float64", action="store_true", help="also time the batched modes in float64")
     p.add_argument("--repeats", type=int, default=3, help="runs of each, the best is reported (default 3)")
     args = p.parse_args(argv)
 
     weights = load_weights(args.weights) if args.weights else random_weights(args.width)
     rng = np.random.default_rng(1)
-    n = max(args.frames, args.loop_frames, args.released_frames, args.paper_frames)
+    n = max(args.frames, args.loop_frames, args.released_frames, args.paper_frames, args.torch_frames)
     x = rng.random((n, 48), dtype=np.float32)
     q = rng.random((n, 32), dtype=np.float32)
     config = OnlineConfig()
-    print(f"backend {backend.name()}, refine width {weights.refine_width}, projector width "
-          f"{weights.projector_width}, {os.cpu_count()} CPU(s)")
+    backend.limit_device_memory(int(args.device_memory_gb * 2**30))
+    print(f"backend {backend.name()} ({backend.device_name()}), refine width {weights.refine_width}, "
+          f"projector width {weights.projector_width}, {os.cpu_count()} CPU(s)")
 
     rows = [(f"per-frame loop, {mode} (float32)", args.loop_frames,
              timed(lambda: per_frame_loop(weights, x[:args.loop_frames], q[:args.loop_frames], config, mode),
@@ -121,18 +180,32 @@ def main(argv=None):
         rows.append((f"released, 15 actions side by side ({tag})", args.released_frames,
                      timed(lambda: refine_released(model, [x[s] for s in split], [q[s] for s in split], config),
                            args.repeats)))
+        budget = int(args.memory_budget_mb * 2**20)
         rows.append((f"independent ({tag})", args.frames,
-                     timed(lambda: refine_independent(model, x[:args.frames], q[:args.frames], config),
-                           args.repeats)))
+                     timed(lambda: refine_independent(model, x[:args.frames], q[:args.frames], config,
+                                                      memory_budget=budget), args.repeats)))
         rows.append((f"paper ({tag})", args.paper_frames,
                      timed(lambda: refine_paper(model, x[:args.paper_frames], q[:args.paper_frames],
                                                 MaxMin().range, config), args.repeats)))
+    torch_refine = torch_vmap_independent(weights, config)
+    if torch_refine is None:
+        print("torch.func vmap baseline: not run (needs PyTorch with CUDA)")
+    else:
+        frames = args.torch_frames
+        ours = refine_independent(OnlineModel(weights, np.float32), x[:frames], q[:frames], config)
+        theirs = torch_refine(x[:frames], q[:frames])
+        print(f"torch.func vmap baseline: largest difference to ours {np.abs(theirs - ours).max() / np.abs(ours).max():.1e} "
+              f"(relative to the largest |pose|)")
+        rows.append(("independent, torch.func vmap (float32)", frames,
+                     timed(lambda: torch_refine(x[:frames], q[:frames]), args.repeats)))
     print(f"{'':44s} {'frames':>7s} {'seconds':>8s} {'frames/s':>9s} {'/released loop':>15s} "
           f"{'/independent loop':>18s}")
     for name, frames, seconds in rows:
         fps = frames / seconds
         print(f"{name:44s} {frames:7d} {seconds:8.2f} {fps:9.0f} {fps / loop_fps['released']:15.2f} "
               f"{fps / loop_fps['independent']:18.2f}")
+    peak = backend.peak_device_memory()
+    print("peak device memory: " + ("- (NumPy)" if peak is None else f"{peak / 2**30:.2f} GiB"))
     return 0
 
 
