@@ -67,6 +67,16 @@ def device_empty(shape, dtype=np.float32):
     return _cupy().empty(shape, dtype=dtype)
 
 
+def device_zeros(shape, dtype=np.float32):
+    """Device state that a kernel reads before it writes (Adam's moments, a barrier's counters)."""
+    return _cupy().zeros(shape, dtype=dtype)
+
+
+def multiprocessor_count():
+    cupy = _cupy()
+    return int(cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["multiProcessorCount"])
+
+
 @functools.lru_cache(maxsize=None)
 def device_int32(values):
     """A cached int32 device array of a tuple of ints (e.g. a parent map)."""
@@ -87,12 +97,16 @@ class KernelFile:
         self.kernel_names = tuple(kernel_names)
         KERNEL_FILES.append(self)
 
-    def run(self, kernel_name, n_threads, args):
-        """Launch `kernel_name` over `n_threads` logical threads (1-D grid-stride); no-op when 0."""
+    def function(self, kernel_name):
+        """The compiled kernel `kernel_name` (a cupy.RawKernel)."""
         if kernel_name not in self.kernel_names:
             raise KeyError(f"{self.cu_file} declares no kernel {kernel_name!r}")
+        return backend.raw_module(self.cu_file).get_function(kernel_name)
+
+    def run(self, kernel_name, n_threads, args):
+        """Launch `kernel_name` over `n_threads` logical threads (1-D grid-stride); no-op when 0."""
+        kernel = self.function(kernel_name)
         if n_threads == 0:
             return
-        kernel = backend.raw_module(self.cu_file).get_function(kernel_name)
         blocks = min((n_threads + BLOCK_SIZE - 1) // BLOCK_SIZE, MAX_BLOCKS)
         kernel((blocks,), (BLOCK_SIZE,), args)

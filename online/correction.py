@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from cuda_kernels import backend, online_first_step
+from cuda_kernels import backend, launch, online_first_step, online_released
 from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS, PARENTS, ROBUST_JOINTS
 
 MODES = ("released", "independent", "paper")
@@ -469,21 +469,25 @@ def _refine_rows(model, x, q, config, mode, passes, converge_mm=None, fallback_m
     return PaperResult(refined=refined, iterations=iterations, kept_coarse=kept_coarse)
 
 
-def refine_released(model, sequences_x, sequences_q, config=OnlineConfig(), progress=None):
+RELEASED_ENGINES = ("rows", "kernel")
+
+
+def refine_released(model, sequences_x, sequences_q, config=OnlineConfig(), progress=None, engine=None):
     """Released mode over several independent sequences (the actions), each a sequential scan.
 
     sequences_x: list of (N_a, 48) coarse poses, sequences_q: list of (N_a, 32) 2D poses, each in list
     order. Per sequence Adam's m, v and step count start at zero once and carry over from frame to
     frame while θ is reset to θ0 for each frame. The sequences advance side by side as rows of one
     batch (longest first, so the batch shrinks from its end as shorter ones finish).
+    engine: "rows" runs the array engine (any backend), "kernel" the persistent CUDA kernel of
+    cuda_kernels.online_released (CuPy only); None picks the kernel for a model on CuPy.
     Returns a list of (N_a, 48) refined poses (host arrays, model dtype).
     """
     if len(sequences_x) != len(sequences_q):
         raise ValueError(f"{len(sequences_x)} coarse 3D sequences but {len(sequences_q)} 2D sequences")
+    if engine is not None and engine not in RELEASED_ENGINES:
+        raise ValueError(f"unknown released-mode engine {engine!r}: expected one of {', '.join(RELEASED_ENGINES)}")
     checked = [_check_inputs(x, q, f"sequence {i + 1}") for i, (x, q) in enumerate(zip(sequences_x, sequences_q))]
-    xp = model.xp
-    scale = config.scale_for("released")
-    mask = model.asarray(loss_mask(config.mask_joint))
     lengths = np.array([len(x) for x, _ in checked], dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
     longest = int(lengths.max()) if len(lengths) else 0
@@ -494,10 +498,25 @@ def refine_released(model, sequences_x, sequences_q, config=OnlineConfig(), prog
         xs[:lengths[seq], row] = checked[seq][0]
         qs[:lengths[seq], row] = checked[seq][1]
     xs, qs = model.asarray(xs), model.asarray(qs)
-    out = xp.zeros((longest, len(order), DIM_3D), dtype=model.dtype)
-    state = _RowState(model, len(order))
-    n_rows = len(order)
-    for s in range(longest):
+    if engine == "kernel" and not launch.is_device_array(xs):
+        raise ValueError("the released-mode kernel needs the model on CuPy (a CUDA device)")
+    scan = {"rows": _released_rows, "kernel": _released_kernel}[engine] if engine else \
+        launch.pick(_released_rows, _released_kernel, xs)
+    out = backend.to_host(scan(model, xs, qs, lengths[order], config, model.asarray(loss_mask(config.mask_joint)),
+                               progress))
+    refined = [None] * len(order)
+    for row, seq in enumerate(order):
+        refined[seq] = out[:lengths[seq], row].copy()
+    return refined
+
+
+def _released_rows(model, xs, qs, lengths, config, mask, progress):
+    """The released scan on the array engine: one batch of live rows per step."""
+    scale = config.scale_for("released")
+    out = model.xp.zeros(xs.shape, dtype=model.dtype)
+    n_rows = len(lengths)
+    state = _RowState(model, n_rows)
+    for s in range(len(xs)):
         n_live = int((lengths > s).sum())
         if n_live < n_rows:
             state.take(slice(0, n_live))
@@ -515,11 +534,18 @@ def refine_released(model, sequences_x, sequences_q, config=OnlineConfig(), prog
                               offset=None if last else "set" if k == 1 else "add")
         if progress is not None:
             progress(n_rows)
-    out = backend.to_host(out)
-    refined = [None] * len(order)
-    for row, seq in enumerate(order):
-        refined[seq] = out[:lengths[seq], row].copy()
-    return refined
+    return out
+
+
+def _released_kernel(model, xs, qs, lengths, config, mask, progress):
+    """The released scan as one persistent kernel (cuda_kernels.online_released): one launch."""
+    out = online_released.released_scan(
+        {k: getattr(model, k) for k in online_released.WEIGHT_NAMES}, xs, qs, lengths, mask,
+        iterations=config.iterations, scale=config.scale_for("released"), lr=config.lr, beta1=config.beta1,
+        beta2=config.beta2, eps=config.eps)
+    if progress is not None:
+        progress(int(lengths.sum()))
+    return out
 
 
 def refine(model, mode, x, q, config=OnlineConfig(), range_mm=None, **kwargs):

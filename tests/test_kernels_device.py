@@ -2,154 +2,29 @@
 
 Each test runs twice:
 - `cuda`: real CuPy on a GPU (skipped where backend.gpu_available() is False);
-- `emulated`: a stand-in `cupy` module whose RawModule compiles the same .cu source as C++ with g++ and
-  runs each launch's grid of threads one after another on the CPU, checking that every argument has
-  the exact type the kernel signature asks for. The kernels use no shared memory or synchronisation,
-  so this serial run has their semantics; it tests kernel indexing and the Python launch glue on a
-  machine without a GPU. It cannot stand in for the `cuda` run (NVRTC, real memory, device maths).
+- `emulated`: tests/emulated_cuda.py, a stand-in `cupy` module that compiles the same .cu source as
+  C++ with g++ and runs each launch's grid on the CPU (serially, or one OS thread per GPU thread for
+  the cooperative kernels). It tests kernel indexing, synchronisation and the Python launch glue on a
+  machine without a GPU; it cannot stand in for the `cuda` run (NVRTC, real memory, device maths).
 """
-import ctypes
-import hashlib
 import importlib.util
 import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
-import types
 
 import numpy as np
 import pytest
 
-from cuda_kernels import backend, bones, inverted_order, joint_mask, launch, mpjpe, online_first_step
+from cuda_kernels import backend, bones, inverted_order, joint_mask, launch, mpjpe, online_first_step, online_released
+from emulated_cuda import emulated_cupy
+from online.correction import OnlineModel, refine_released
+from online.weights import random_weights
+from online_reference import refine_reference
 from pose_formats.normalization import MaxMin
 from test_kernels_online_first_step import EPS1, LR, first_step_inputs
 
 # Around the block size (256) and not multiples of it; 4099 frames x 48 entries spans many blocks.
 FRAME_COUNTS = (1, 5, 8, 25, 257, 4099)
-
-# ---- the emulated device -------------------------------------------------------------------------
-
-_PRELUDE = r"""
-#include <cmath>
-struct emu_dim3 { unsigned int x, y, z; };
-static emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
-#define __global__
-#define __device__
-#define __forceinline__ inline
-"""
-_KERNEL_SIGNATURE = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)')
-# kernel parameter type -> (ctypes type, NumPy dtype an array or scalar argument must have, is pointer)
-_PARAMETER_TYPES = {
-    "const float*": (ctypes.c_void_p, np.float32, True),
-    "float*": (ctypes.c_void_p, np.float32, True),
-    "const int*": (ctypes.c_void_p, np.int32, True),
-    "int*": (ctypes.c_void_p, np.int32, True),
-    "int": (ctypes.c_int, np.int32, False),
-    "long long": (ctypes.c_longlong, np.int64, False),
-    "unsigned int": (ctypes.c_uint, np.uint32, False),
-    "float": (ctypes.c_float, np.float32, False),
-    "const double*": (ctypes.c_void_p, np.float64, True),
-    "double*": (ctypes.c_void_p, np.float64, True),
-    "double": (ctypes.c_double, np.float64, False),
-}
-_BUILT_LIBRARIES = {}      # source hash -> loaded library, shared by every test of the session
-
-
-def _parameters(parameter_list):
-    """[(type, name)] of a kernel's parameter list, types normalised as in _PARAMETER_TYPES."""
-    parameters = []
-    for declaration in parameter_list.split(","):
-        declaration = re.sub(r"\s*\*\s*", "* ", " ".join(declaration.split()))
-        type_name, name = declaration.rsplit(" ", 1)
-        parameters.append((type_name.strip(), name))
-    return parameters
-
-
-def _serial_launcher(name, parameters):
-    """C++ that runs kernel `name` for every (block, thread) of a 1-D launch, one after another."""
-    declared = ", ".join(f"{t} {n}" for t, n in parameters)
-    passed = ", ".join(n for _, n in parameters)
-    return f"""
-extern "C" void emu_launch_{name}(unsigned int emu_grid, unsigned int emu_block, {declared}) {{
-    gridDim = {{emu_grid, 1, 1}};
-    blockDim = {{emu_block, 1, 1}};
-    for (unsigned int emu_b = 0; emu_b < emu_grid; ++emu_b)
-        for (unsigned int emu_t = 0; emu_t < emu_block; ++emu_t) {{
-            blockIdx = {{emu_b, 0, 0}};
-            threadIdx = {{emu_t, 0, 0}};
-            {name}({passed});
-        }}
-}}
-"""
-
-
-class _EmulatedArray(np.ndarray):
-    """A host array that the kernel modules take for a CuPy array."""
-
-    def get(self):
-        return np.array(self)
-
-
-_EmulatedArray.__module__ = "cupy"
-
-
-class _EmulatedKernel:
-    def __init__(self, library, name, parameters):
-        self.name, self.parameters = name, parameters
-        self.function = getattr(library, f"emu_launch_{name}")
-        self.function.argtypes = [ctypes.c_uint, ctypes.c_uint] + [_PARAMETER_TYPES[t][0] for t, _ in parameters]
-
-    def __call__(self, grid, block, args):
-        assert len(grid) == 1 and len(block) == 1 and grid[0] >= 1 and 1 <= block[0] <= 1024, (grid, block)
-        assert len(args) == len(self.parameters), f"{self.name}: {len(args)} arguments for {self.parameters}"
-        converted = []
-        for arg, (type_name, name) in zip(args, self.parameters):
-            _, dtype, is_pointer = _PARAMETER_TYPES[type_name]
-            if is_pointer:
-                assert isinstance(arg, _EmulatedArray) and arg.dtype == dtype and arg.flags.c_contiguous, \
-                    f"{self.name}({name}): needs a contiguous {np.dtype(dtype)} device array"
-                converted.append(arg.ctypes.data)
-            else:
-                assert type(arg) is dtype, f"{self.name}({name}): needs {dtype.__name__}, got {type(arg).__name__}"
-                converted.append(arg.item())
-        self.function(grid[0], block[0], *converted)
-
-
-class _EmulatedRawModule:
-    def __init__(self, code, options=()):
-        key = hashlib.sha256(code.encode()).hexdigest()
-        self.signatures = {name: _parameters(params) for name, params in _KERNEL_SIGNATURE.findall(code)}
-        if key not in _BUILT_LIBRARIES:
-            build_dir = tempfile.mkdtemp(prefix="emulated_cuda_")
-            source = _PRELUDE + code + "".join(_serial_launcher(n, p) for n, p in self.signatures.items())
-            library_path = os.path.join(build_dir, f"{key[:16]}.so")
-            built = subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-x", "c++", "-", "-o",
-                                    library_path], input=source, text=True, capture_output=True)
-            if built.returncode != 0:
-                raise RuntimeError(f"g++ could not build the emulated kernels:\n{built.stderr}")
-            _BUILT_LIBRARIES[key] = ctypes.CDLL(library_path)
-            shutil.rmtree(build_dir)   # the loaded library stays mapped
-        self.library = _BUILT_LIBRARIES[key]
-
-    def get_function(self, name):
-        return _EmulatedKernel(self.library, name, self.signatures[name])
-
-
-def _emulated_cupy():
-    module = types.ModuleType("cupy")
-    module.ndarray = _EmulatedArray
-    module.asarray = lambda a, dtype=None: np.array(a, dtype=dtype).view(_EmulatedArray)
-    module.ascontiguousarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype).view(_EmulatedArray)
-    module.empty = lambda shape, dtype=np.float32: np.empty(shape, dtype=dtype).view(_EmulatedArray)
-    module.full = lambda shape, value, dtype=np.float32: np.full(shape, value, dtype=dtype).view(_EmulatedArray)
-    module.RawModule = _EmulatedRawModule
-    module.cuda = types.SimpleNamespace(
-        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1,
-                                      getDeviceProperties=lambda device_id: {"name": b"emulated on the CPU"}),
-        Device=lambda device_id=0: types.SimpleNamespace(id=device_id, synchronize=lambda: None))
-    return module
 
 
 def _clear_device_caches():
@@ -168,7 +43,7 @@ def cp(request, monkeypatch):
     else:
         if shutil.which("g++") is None:
             pytest.skip("g++ is not installed")
-        module = _emulated_cupy()
+        module = emulated_cupy()
         monkeypatch.setitem(sys.modules, "cupy", module)
     _clear_device_caches()
     monkeypatch.setattr(launch, "device_empty", lambda shape, dtype=np.float32: module.full(shape, np.nan, dtype))
@@ -247,6 +122,27 @@ def test_online_first_step(cp, n, n_units, dtype, rtol):
     # h1 = relu(z0 − step): its rounding is relative to z0, not to the (possibly cancelled) result
     np.testing.assert_allclose(h1, expected_h1, rtol=0, atol=rtol * np.abs(inputs[1]).max())
     np.testing.assert_allclose(k00, expected_k00, rtol=rtol)
+
+
+@pytest.mark.parametrize("lengths", ((1,), (41, 300, 1), tuple(range(17, 0, -1)) + (5, 0)))
+def test_online_released_scan(cp, monkeypatch, lengths):
+    """The persistent kernel against the per-frame float64 definition and the array engine: long
+    sequences (Adam's carried state dominates), more sequences than one launch takes (MAX_ROWS), one
+    of a single frame and an empty one; small blocks so every block handles several column tiles."""
+    monkeypatch.setattr(online_released, "BLOCK_SIZE", 64)
+    weights = random_weights(48, 40, seed=3)
+    rng = np.random.default_rng(len(lengths))
+    sequences = [(rng.random((n, 48)).astype(np.float32), rng.random((n, 32)).astype(np.float32)) for n in lengths]
+    xs, qs = [x for x, _ in sequences], [q for _, q in sequences]
+    expected = [refine_reference(weights.as_dict(), x, q, "released") for x, q in sequences]
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-5)):
+        model = OnlineModel(weights, dtype)
+        assert launch.is_device_array(model.W0)
+        refined = refine_released(model, xs, qs)
+        for n, got, want in zip(lengths, refined, expected):
+            assert got.dtype == dtype and got.shape == (n, 48)
+            if n:
+                assert np.abs(got - want).max() <= tol * np.abs(want).max()
 
 
 def test_grid_stride_loops_cover_more_elements_than_threads(cp, monkeypatch):
