@@ -12,7 +12,7 @@ DEBIAN_PACKAGES := build-essential python3-dev python3-venv libprotobuf-dev prot
   libgoogle-glog-dev libgflags-dev libhdf5-dev libopenblas-dev libboost-system-dev \
   libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch
 
-.PHONY: all deps venv caffe test demo bench clean
+.PHONY: all deps venv caffe test demo bench gpu-check clean
 
 all: caffe
 
@@ -47,6 +47,10 @@ bench: caffe
 	$(PYTHON) tools/bench_data.py
 	$(PYTHON) tools/bench_kernels.py
 	$(PYTHON) tools/bench_online.py
+
+# On a GPU machine (CUDA, CuPy; no pycaffe needed): the GPU tests and timings, in one run.
+gpu-check:
+	tools/gpu_checks.sh
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

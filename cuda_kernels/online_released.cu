@@ -14,6 +14,10 @@
 #define MAX_ROWS 16
 #define DIM_3D 48
 #define DIM_2D 32
+// Columns per block tile: 1024-wide outputs in tiles of 8 keep ~128 blocks busy (one per SM); the
+// 48- and 32-wide outputs in tiles of 4 split K over more slices instead of leaving threads idle.
+#define WIDE_TILE 8
+#define NARROW_TILE 4
 
 template <typename T>
 __device__ __forceinline__ T magnitude(T v) { return v < T(0) ? -v : v; }
@@ -204,63 +208,63 @@ __device__ __forceinline__ void released_scan(
             const int mode = last ? MOMENTS_ONLY : (k == 1 ? SET_OFFSET : ADD_OFFSET);
 
             const RowMatrices<T> w0_offset = {shifted ? off_W0 : nullptr, (long long)DIM_3D * R, R, 1};
-            dense(x, live, DIM_3D, R, W0, w0_offset, 32, reduction, [&](int a, int u, T sum) {
+            dense(x, live, DIM_3D, R, W0, w0_offset, WIDE_TILE, reduction, [&](int a, int u, T sum) {
                 const T z = sum + b0[u] - (shifted ? off_b0[a * R + u] : T(0));
                 z0[a * R + u] = z;
                 h0[a * R + u] = relu(z);
             });
             grid_sync(barrier);
             const RowMatrices<T> w00_offset = {shifted ? off_W00 : nullptr, (long long)R * DIM_3D, DIM_3D, 1};
-            dense(h0, live, R, DIM_3D, W00, w00_offset, 4, reduction, [&](int a, int j, T sum) {
+            dense(h0, live, R, DIM_3D, W00, w00_offset, NARROW_TILE, reduction, [&](int a, int j, T sum) {
                 const T v = sum + b00[j] - (shifted ? off_b00[a * DIM_3D + j] : T(0));
                 r[a * DIM_3D + j] = v;
                 if (last) out[((long long)s * n_rows + a) * DIM_3D + j] = v;
             });
             grid_sync(barrier);
-            dense(r, live, DIM_3D, P, W1, none, 32, reduction, [&](int a, int c, T sum) {
+            dense(r, live, DIM_3D, P, W1, none, WIDE_TILE, reduction, [&](int a, int c, T sum) {
                 const T v = scale * (sum + b1[c]);
                 a1[a * P + c] = v;
                 h1[a * P + c] = relu(v);
             });
             grid_sync(barrier);
-            dense(h1, live, P, P, W2, none, 8, reduction, [&](int a, int c, T sum) {
+            dense(h1, live, P, P, W2, none, WIDE_TILE, reduction, [&](int a, int c, T sum) {
                 const T v = scale * (sum + b2[c]);
                 a2[a * P + c] = v;
                 h2[a * P + c] = relu(v);
             });
             grid_sync(barrier);
-            dense(h2, live, P, P, W3, none, 8, reduction, [&](int a, int c, T sum) {
+            dense(h2, live, P, P, W3, none, WIDE_TILE, reduction, [&](int a, int c, T sum) {
                 const T v = scale * (sum + b3[c]);
                 a3[a * P + c] = v;
                 h_sum[a * P + c] = h1[a * P + c] + relu(v);
             });
             grid_sync(barrier);
-            dense(h_sum, live, P, DIM_2D, W4, none, 4, reduction, [&](int a, int c, T sum) {
+            dense(h_sum, live, P, DIM_2D, W4, none, NARROW_TILE, reduction, [&](int a, int c, T sum) {
                 p[a * DIM_2D + c] = sum + b4[c];
             });
             grid_sync(barrier);
             loss_gradient(p, q, loss_mask, parent_entry, live, grad_p);
-            dense(grad_p, live, DIM_2D, P, W4_T, none, 32, reduction, [&](int a, int c, T sum) {
+            dense(grad_p, live, DIM_2D, P, W4_T, none, WIDE_TILE, reduction, [&](int a, int c, T sum) {
                 grad_sum[a * P + c] = sum;  // dL/d(h1 + h3): h1 gets it directly and through h3
                 d3[a * P + c] = a3[a * P + c] > T(0) ? sum : T(0);
             });
             grid_sync(barrier);
-            dense(d3, live, P, P, W3_T, none, 8, reduction, [&](int a, int c, T sum) {
+            dense(d3, live, P, P, W3_T, none, WIDE_TILE, reduction, [&](int a, int c, T sum) {
                 d2[a * P + c] = a2[a * P + c] > T(0) ? scale * sum : T(0);
             });
             grid_sync(barrier);
-            dense(d2, live, P, P, W2_T, none, 8, reduction, [&](int a, int c, T sum) {
+            dense(d2, live, P, P, W2_T, none, WIDE_TILE, reduction, [&](int a, int c, T sum) {
                 d1[a * P + c] = a1[a * P + c] > T(0) ? grad_sum[a * P + c] + scale * sum : T(0);
             });
             grid_sync(barrier);
-            dense(d1, live, P, DIM_3D, W1_T, none, 4, reduction, [&](int a, int j, T sum) {
+            dense(d1, live, P, DIM_3D, W1_T, none, NARROW_TILE, reduction, [&](int a, int j, T sum) {
                 grad_r[a * DIM_3D + j] = scale * sum;
             });
             grid_sync(barrier);
             // dL/dz0 = (dL/dr·(W00 − D_a)ᵀ)⊙(z0 > 0), then Adam on every element that unit u owns:
             // column u of W0 and b0, row u of W00, and the entries j ≡ u (mod R) of b00.
             const RowMatrices<T> w00_t_offset = {shifted ? off_W00 : nullptr, (long long)R * DIM_3D, 1, DIM_3D};
-            dense(grad_r, live, DIM_3D, R, W00_T, w00_t_offset, 32, reduction, [&](int a, int u, T sum) {
+            dense(grad_r, live, DIM_3D, R, W00_T, w00_t_offset, WIDE_TILE, reduction, [&](int a, int u, T sum) {
                 const T g = z0[a * R + u] > T(0) ? sum : T(0);
                 adam(m_b0, v_b0, off_b0, a * (long long)R + u, g, adam_constants, eps, inverse_lr, mode);
                 for (int i = 0; i < DIM_3D; ++i)

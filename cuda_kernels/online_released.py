@@ -24,7 +24,7 @@ from . import launch
 _KERNELS = launch.KernelFile("online_released.cu", ("released_scan_f32", "released_scan_f64"))
 
 MAX_ROWS = 16          # sequences per launch (the kernel keeps one accumulator per row in registers)
-BLOCK_SIZE = 256       # threads per block, a multiple of every tile width the kernel uses (32)
+BLOCK_SIZE = 256       # threads per block, a multiple of the kernel's tile widths (8 and 4)
 WEIGHT_NAMES = ("W0", "b0", "W00", "b00", "W00_T", "W1", "b1", "W1_T", "W2", "b2", "W2_T",
                 "W3", "b3", "W3_T", "W4", "b4", "W4_T")
 

@@ -42,8 +42,12 @@ static thread_local unsigned char* emu_block_shared;
 static inline void __syncthreads() { emu_block_barrier->arrive_and_wait(); }
 static inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 static inline void __nanosleep(unsigned int) { std::this_thread::yield(); }
-static inline unsigned int atomicAdd(unsigned int* p, unsigned int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-static inline unsigned int atomicExch(unsigned int* p, unsigned int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+static inline unsigned int atomicAdd(unsigned int* p, unsigned int v) {
+    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+static inline unsigned int atomicExch(unsigned int* p, unsigned int v) {
+    return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
 """
 # `extern __shared__ [__align__(n)] T name[];` -> the calling thread's block arena
 _DYNAMIC_SHARED = re.compile(r"extern\s+__shared__\s+(?:__align__\(\d+\)\s+)?([\w ]+?)\s+(\w+)\s*\[\s*\]\s*;")
@@ -143,7 +147,8 @@ class _EmulatedKernel:
     def __call__(self, grid, block, args, shared_mem=0):
         assert len(grid) == 1 and len(block) == 1 and grid[0] >= 1 and 1 <= block[0] <= 1024, (grid, block)
         assert len(args) == len(self.parameters), f"{self.name}: {len(args)} arguments for {self.parameters}"
-        assert self.threaded or shared_mem == 0, f"{self.name}: dynamic shared memory in a kernel that never synchronises"
+        assert self.threaded or shared_mem == 0, \
+            f"{self.name}: dynamic shared memory in a kernel that never synchronises"
         converted = []
         for arg, (type_name, name) in zip(args, self.parameters):
             _, dtype, is_pointer = _PARAMETER_TYPES[type_name]

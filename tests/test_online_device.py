@@ -45,3 +45,19 @@ def test_cupy_modes_match_the_reference_and_numpy(monkeypatch, dtype, tol):
         assert relative_error(paper.refined, expected_paper) < tol, name
         np.testing.assert_array_equal(paper.iterations, used)
         np.testing.assert_array_equal(paper.kept_coarse, kept)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-10)])
+def test_released_engines_on_cupy_match_the_reference(monkeypatch, dtype, tol):
+    """Both released-mode engines on the GPU at full width: 15 actions of unequal lengths plus one more
+    than a kernel launch takes (MAX_ROWS), against the per-frame float64 definition."""
+    weights = random_weights(1024, seed=21)
+    rng = np.random.default_rng(22)
+    lengths = [40 + 7 * i for i in range(17)]
+    xs = [rng.random((n, 48)).astype(np.float32) for n in lengths]
+    qs = [rng.random((n, 32)).astype(np.float32) for n in lengths]
+    expected = [refine_reference(weights.as_dict(), x, q, "released") for x, q in zip(xs, qs)]
+    model = _on(monkeypatch, "cupy", weights, dtype)
+    for engine in ("kernel", "rows"):
+        for got, want in zip(refine_released(model, xs, qs, engine=engine), expected):
+            assert relative_error(got, want) < tol, engine

@@ -148,9 +148,10 @@ def main(argv=None):
                    help="frames for the batched released mode, split over the 15 actions (default 600)")
     p.add_argument("--paper-frames", type=int, default=256, help="frames for the paper mode (default 256)")
     p.add_argument("--torch-frames", type=int, default=20000,
-                   help="frames for the torch.func vmap baseline, where PyTorch with CUDA is installed (default 20000)")
+                   help="frames for the torch.func vmap baseline, where PyTorch with CUDA is installed "
+                        "(default 20000)")
     p.add_argument("--memory-budget-mb", type=float, default=256,
-                   help="device memory one chunk of independent frames may use (default 256)")
+                   help="device memory one chunk of independent or paper-mode frames may use (default 256)")
     p.add_argument("--device-memory-gb", type=float, default=8,
                    help="cap on the GPU memory pool for the whole run (default 8; no effect on NumPy)")
     p.add_argument("--float64", action="store_true", help="also time the batched modes in float64")
@@ -172,21 +173,23 @@ def main(argv=None):
                    args.repeats))
             for mode in ("released", "independent")]
     loop_fps = {mode: frames / seconds for (_, frames, seconds), mode in zip(rows, ("released", "independent"))}
+    budget = int(args.memory_budget_mb * 2**20)
     for dtype in (np.float32, np.float64) if args.float64 else (np.float32,):
         model = OnlineModel(weights, dtype)
         tag = np.dtype(dtype).name
         refine_independent(model, x[:64], q[:64], config)  # warm-up: first-call costs (CuPy compiles here)
         split = np.array_split(np.arange(args.released_frames), len(ACTIONS))
-        rows.append((f"released, 15 actions side by side ({tag})", args.released_frames,
-                     timed(lambda: refine_released(model, [x[s] for s in split], [q[s] for s in split], config),
-                           args.repeats)))
-        budget = int(args.memory_budget_mb * 2**20)
+        for engine in ("rows", "kernel") if backend.name() == "cupy" else ("rows",):
+            refine_released(model, [x[:2]], [q[:2]], config, engine=engine)  # warm-up (compiles the kernel)
+            rows.append((f"released, 15 actions, {engine} engine ({tag})", args.released_frames,
+                         timed(lambda: refine_released(model, [x[s] for s in split], [q[s] for s in split], config,
+                                                       engine=engine), args.repeats)))
         rows.append((f"independent ({tag})", args.frames,
                      timed(lambda: refine_independent(model, x[:args.frames], q[:args.frames], config,
                                                       memory_budget=budget), args.repeats)))
         rows.append((f"paper ({tag})", args.paper_frames,
                      timed(lambda: refine_paper(model, x[:args.paper_frames], q[:args.paper_frames],
-                                                MaxMin().range, config), args.repeats)))
+                                                MaxMin().range, config, memory_budget=budget), args.repeats)))
     torch_refine = torch_vmap_independent(weights, config)
     if torch_refine is None:
         print("torch.func vmap baseline: not run (needs PyTorch with CUDA)")
@@ -194,8 +197,8 @@ def main(argv=None):
         frames = args.torch_frames
         ours = refine_independent(OnlineModel(weights, np.float32), x[:frames], q[:frames], config)
         theirs = torch_refine(x[:frames], q[:frames])
-        print(f"torch.func vmap baseline: largest difference to ours {np.abs(theirs - ours).max() / np.abs(ours).max():.1e} "
-              f"(relative to the largest |pose|)")
+        difference = np.abs(theirs - ours).max() / np.abs(ours).max()
+        print(f"torch.func vmap baseline: largest difference to ours {difference:.1e} (relative to the largest |pose|)")
         rows.append(("independent, torch.func vmap (float32)", frames,
                      timed(lambda: torch_refine(x[:frames], q[:frames]), args.repeats)))
     print(f"{'':44s} {'frames':>7s} {'seconds':>8s} {'frames/s':>9s} {'/released loop':>15s} "

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every check and timing that needs a GPU, in one run, for a machine with CUDA, CuPy and (for the
+# torch.func baseline) PyTorch; no pycaffe is needed. Prints what BENCHMARKS.md records.
+#   usage: tools/gpu_checks.sh [--quick]      (--quick: the tests and small timings only)
+# PYTHON picks the interpreter (default python3). Exits non-zero when a test fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then sed -n 2,5p "$0"; exit 0; fi
+quick=${1:-}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || exit 1
+$PY -c "import cupy, numpy; print('cupy', cupy.__version__, 'numpy', numpy.__version__)" || exit 1
+
+echo "== GPU tests: kernels and online modes on CuPy against the NumPy references and the float64 definition"
+HPM_BACKEND=cupy $PY -m pytest -q -p no:cacheprovider tests/test_kernels_device.py tests/test_online_device.py \
+    tests/test_cu_compile.py -k "not emulated"
+tests_status=$?
+
+echo "== layer kernels: NumPy against CuPy (resident, and with a pycaffe layer's two host copies)"
+HPM_BACKEND=cupy $PY tools/bench_kernels.py
+
+echo "== online correction"
+if [ "$quick" = "--quick" ]; then
+    HPM_BACKEND=cupy $PY tools/bench_online.py --repeats 1
+else
+    HPM_BACKEND=cupy $PY tools/bench_online.py --frames 1000000 --released-frames 150000 --paper-frames 20000 \
+        --torch-frames 100000 --memory-budget-mb 1024 --device-memory-gb 8 --repeats 3
+fi
+exit $tests_status
