@@ -249,22 +249,31 @@ def _refine_after_first_step(model, x, q, config, scale, mask):
 # --- the per-row engine: per-row Adam state and accumulated steps -------------------------------
 
 class _RowState:
-    """Adam moments and accumulated steps (θ0 − θ) of θ = (W0, b0, W00, b00), one set per row."""
+    """Adam moments and accumulated steps (θ0 − θ) of θ = (W0, b0, W00, b00), one set per row.
+
+    fixed_inputs: each row keeps its input x for every update (independent frames: paper mode and
+    other iteration counts). W0's gradients x ⊗ δ_t then share their left factor, so its moments do
+    too, m = x ⊗ M and v = x² ⊗ V with per-unit vectors M, V, and a step's product with x is a sum
+    over the 48 inputs: (x·ΔW0)_u = lr_t·M_u·Σ_i x_i² / (|x_i|·√V_u + ε). W0 is then kept as M, V
+    and the accumulated product x·(θ0 − θ)_W0 (rows × units), not as three 48 × units matrices
+    per row. In released mode x changes from frame to frame and W0 is kept whole.
+    """
     NAMES = ("W0", "b0", "W00", "b00")
 
-    def __init__(self, model, rows):
+    def __init__(self, model, rows, fixed_inputs=False):
         self.xp = xp = model.xp
-        shapes = {"W0": (rows, DIM_3D, model.refine_width), "b0": (rows, model.refine_width),
-                  "W00": (rows, model.refine_width, DIM_3D), "b00": (rows, DIM_3D)}
+        self.fixed_inputs = fixed_inputs
+        shapes = {"W0": (rows, model.refine_width) if fixed_inputs else (rows, DIM_3D, model.refine_width),
+                  "b0": (rows, model.refine_width), "W00": (rows, model.refine_width, DIM_3D), "b00": (rows, DIM_3D)}
         self.m = {k: xp.zeros(s, dtype=model.dtype) for k, s in shapes.items()}
         self.v = {k: xp.zeros(s, dtype=model.dtype) for k, s in shapes.items()}
         self.offset = {k: xp.zeros(s, dtype=model.dtype) for k, s in shapes.items()}
         self._scratch = {k: xp.empty(s, dtype=model.dtype) for k, s in shapes.items()}  # reused: no page faults
 
     @staticmethod
-    def bytes_per_row(model):
-        # m, v, offset, scratch of the two weight matrices, and slack for the batched products
-        return 5 * 2 * DIM_3D * model.refine_width * model.dtype.itemsize
+    def bytes_per_row(model, fixed_inputs=False):
+        # m, v, offset, scratch of the weight matrices kept whole, and slack for the batched products
+        return 5 * (1 if fixed_inputs else 2) * DIM_3D * model.refine_width * model.dtype.itemsize
 
     def take(self, keep):
         for d in (self.m, self.v, self.offset):
@@ -272,6 +281,19 @@ class _RowState:
                 d[k] = d[k][keep]
         rows = len(self.m["b0"])
         self._scratch = {k: a[:rows] for k, a in self._scratch.items()}
+
+    def z0_offset(self, x):
+        """x·ΔW0 + Δb0 per row, Δ = θ0 − θ."""
+        product = self.offset["W0"] if self.fixed_inputs else _matvec_rows(x, self.offset["W0"])
+        return product + self.offset["b0"]
+
+    def r_offset(self, h0):
+        """h0·ΔW00 + Δb00 per row."""
+        return _matvec_rows(h0, self.offset["W00"]) + self.offset["b00"]
+
+    def grad_h0_offset(self, grad_r):
+        """ΔW00·grad_r per row (the offset's share of dL/dh0)."""
+        return (self.offset["W00"] @ grad_r[:, :, None])[:, :, 0]
 
     def adam_update(self, grads, lr_t, config, offset="add"):
         """One TF-1 Adam step on every row.
@@ -286,6 +308,8 @@ class _RowState:
             g, m, v, buf = grads[k], self.m[k], self.v[k], self._scratch[k]
             m *= b1
             v *= b2
+            if k == "W0" and self.fixed_inputs:
+                g = g[1]  # the moments' right factors M, V; the left one is the row's fixed x
             if isinstance(g, tuple):
                 left, right = g
                 xp.multiply(((1.0 - b1) * left)[:, :, None], right[:, None, :], out=buf)
@@ -297,39 +321,51 @@ class _RowState:
                 v += (1.0 - b2) * (g * g)
             if offset is None:
                 continue
-            xp.sqrt(v, out=buf)
-            buf += config.eps
-            buf *= 1.0 / lr_t
-            if offset == "set":
-                xp.divide(m, buf, out=self.offset[k])
+            step = self.offset[k] if offset == "set" else buf
+            if k == "W0" and self.fixed_inputs:
+                self._input_step_product(grads[k][0], m, v, lr_t, config.eps, out=step)
             else:
-                xp.divide(m, buf, out=buf)
-                self.offset[k] += buf
+                xp.sqrt(v, out=buf)
+                buf += config.eps
+                buf *= 1.0 / lr_t
+                xp.divide(m, buf, out=step)
+            if offset == "add":
+                self.offset[k] += step
+
+    def _input_step_product(self, x, m, v, lr_t, eps, out):
+        """out = x·ΔW0 of one Adam step with moments x ⊗ m and x² ⊗ v: lr_t·m_u·Σ_i x_i²/(|x_i|·√v_u + ε)."""
+        xp = self.xp
+        pair = xp.abs(x)[:, :, None] * xp.sqrt(v)[:, None, :]
+        pair += eps
+        xp.reciprocal(pair, out=pair)
+        xp.multiply(_matvec_rows(x * x, pair), m, out=out)
+        out *= lr_t
 
 
-def _forward_rows(model, exact, x, x_exact, offset):
-    """r(x) with θ = θ0 − offset per row (offset None: θ0). Returns (z0, h0, r) in exact's dtype.
+def _forward_rows(model, exact, x, x_exact, state):
+    """r(x) with θ = θ0 − (the state's offsets) per row (state None: θ0). Returns (z0, h0, r) in
+    exact's dtype.
 
     `exact` computes the θ0 products (model itself, or its float64 twin); the offset products stay
     in model's dtype: offsets are ~1e-3 of the weights, so their rounding is as small.
     """
     z0 = x_exact @ exact.W0 + exact.b0
-    if offset is not None:
-        z0 -= _matvec_rows(x, offset["W0"]) + offset["b0"]
+    if state is not None:
+        z0 -= state.z0_offset(x)
     h0 = exact.xp.maximum(z0, 0)
     r = h0 @ exact.W00 + exact.b00
-    if offset is not None:
-        r -= _matvec_rows(h0.astype(model.dtype, copy=False), offset["W00"]) + offset["b00"]
+    if state is not None:
+        r -= state.r_offset(h0.astype(model.dtype, copy=False))
     return z0, h0, r
 
 
-def _grads_rows(model, exact, x, q_exact, z0, h0, r, offset, scale, mask):
+def _grads_rows(model, exact, x, q_exact, z0, h0, r, state, scale, mask):
     """Per-row gradients of L with respect to θ in model's dtype, the weight ones as outer-product
     factors; the projector pass and θ0 products in exact's dtype."""
     grad_r, _ = _loss_grad_r(exact, r, q_exact, scale, mask)
     grad_h0 = grad_r @ exact.W00_T
-    if offset is not None:
-        grad_h0 -= (offset["W00"] @ grad_r.astype(model.dtype, copy=False)[:, :, None])[:, :, 0]
+    if state is not None:
+        grad_h0 -= state.grad_h0_offset(grad_r.astype(model.dtype, copy=False))
     grad_z0 = (grad_h0 * (z0 > 0)).astype(model.dtype, copy=False)
     grad_r = grad_r.astype(model.dtype, copy=False)
     return {"W0": (x, grad_z0), "b0": grad_z0, "W00": (h0.astype(model.dtype, copy=False), grad_r), "b00": grad_r}
@@ -416,7 +452,8 @@ def _refine_rows(model, x, q, config, mode, passes, converge_mm=None, fallback_m
     mask = exact.asarray(loss_mask(config.mask_joint))
     range_dev = exact.asarray(range_mm) if range_mm is not None else None
     margin = DECISION_MARGIN if model.checks_rounding else 0.0
-    size = _frames_per_chunk(_RowState.bytes_per_row(model) + 16 * exact.dtype.itemsize * exact.projector_width,
+    size = _frames_per_chunk(_RowState.bytes_per_row(model, fixed_inputs=True)
+                             + 16 * exact.dtype.itemsize * exact.projector_width,
                              memory_budget, chunk_frames)
     refined = np.empty((len(x), DIM_3D), dtype=model.dtype)
     iterations = np.zeros(len(x), dtype=np.int64)
@@ -424,14 +461,14 @@ def _refine_rows(model, x, q, config, mode, passes, converge_mm=None, fallback_m
     for part in _chunks(len(x), size):
         xs, x_exact, q_exact = model.asarray(x[part]), exact.asarray(x[part]), exact.asarray(q[part])
         rows = xp.arange(part.stop - part.start)
-        state = _RowState(model, len(rows))
+        state = _RowState(model, len(rows), fixed_inputs=True)
         out = exact.xp.empty_like(x_exact)
         used = xp.zeros(len(rows), dtype=xp.int64)
         undecided = xp.zeros(len(rows), dtype=bool)  # a decision within rounding of its threshold
         previous = None
         for k in range(1, passes + 1):
-            offset = state.offset if k > 1 else None
-            z0, h0, r = _forward_rows(model, exact, xs, x_exact, offset)
+            shifted = state if k > 1 else None
+            z0, h0, r = _forward_rows(model, exact, xs, x_exact, shifted)
             done = xp.zeros(len(rows), dtype=bool) if k < passes else xp.ones(len(rows), dtype=bool)
             if converge_mm is not None and previous is not None:
                 moved = _robust_mean_mm(xp, r - previous, range_dev, config.robust_joints)
@@ -447,7 +484,7 @@ def _refine_rows(model, x, q, config, mode, passes, converge_mm=None, fallback_m
                 rows, xs, x_exact, q_exact = rows[keep], xs[keep], x_exact[keep], q_exact[keep]
                 z0, h0, r = z0[keep], h0[keep], r[keep]
                 state.take(keep)
-            grads = _grads_rows(model, exact, xs, q_exact, z0, h0, r, offset, scale, mask)
+            grads = _grads_rows(model, exact, xs, q_exact, z0, h0, r, shifted, scale, mask)
             state.adam_update(grads, config.adam_lr(k), config, offset="set" if k == 1 else "add")
             previous = r
         if fallback_mm is not None:
@@ -523,9 +560,9 @@ def _released_rows(model, xs, qs, lengths, config, mask, progress):
             n_rows = n_live
         x, q = xs[s, :n_rows], qs[s, :n_rows]
         for k in range(1, config.iterations + 1):
-            offset = state.offset if k > 1 else None  # θ is reset to θ0 for every frame
-            z0, h0, r = _forward_rows(model, model, x, x, offset)
-            grads = _grads_rows(model, model, x, q, z0, h0, r, offset, scale, mask)
+            shifted = state if k > 1 else None  # θ is reset to θ0 for every frame
+            z0, h0, r = _forward_rows(model, model, x, x, shifted)
+            grads = _grads_rows(model, model, x, q, z0, h0, r, shifted, scale, mask)
             last = k == config.iterations
             if last:
                 out[s, :n_rows] = r
