@@ -39,7 +39,7 @@ def _state_size(rows, refine_width):
 
 
 def _scratch_size(rows, refine_width, projector_width):
-    return rows * (2 * refine_width + 11 * projector_width + 2 * DIM_3D + DIM_2D)
+    return rows * (2 * refine_width + 10 * projector_width + 2 * DIM_3D + DIM_2D)
 
 
 def released_scan(weights, xs, qs, lengths, loss_mask, *, iterations, scale, lr, beta1, beta2, eps):

@@ -124,13 +124,15 @@ def test_online_first_step(cp, n, n_units, dtype, rtol):
     np.testing.assert_allclose(k00, expected_k00, rtol=rtol)
 
 
-@pytest.mark.parametrize("lengths", ((1,), (41, 300, 1), tuple(range(17, 0, -1)) + (5, 0)))
-def test_online_released_scan(cp, monkeypatch, lengths):
-    """The persistent kernel against the per-frame float64 definition and the array engine: long
-    sequences (Adam's carried state dominates), more sequences than one launch takes (MAX_ROWS), one
-    of a single frame and an empty one; small blocks so every block handles several column tiles."""
+@pytest.mark.parametrize("lengths, widths", (((1,), (48, 40)), ((41, 300, 1), (48, 40)),
+                                             (tuple(range(17, 0, -1)) + (5, 0), (45, 37))))
+def test_online_released_scan(cp, monkeypatch, lengths, widths):
+    """The persistent kernel against the per-frame float64 definition: long sequences (Adam's carried
+    state dominates), more sequences than one launch takes (MAX_ROWS), one of a single frame and an
+    empty one, widths that are not multiples of the column tiles; small blocks so that every block
+    handles several tiles."""
     monkeypatch.setattr(online_released, "BLOCK_SIZE", 64)
-    weights = random_weights(48, 40, seed=3)
+    weights = random_weights(*widths, seed=3)
     rng = np.random.default_rng(len(lengths))
     sequences = [(rng.random((n, 48)).astype(np.float32), rng.random((n, 32)).astype(np.float32)) for n in lengths]
     xs, qs = [x for x, _ in sequences], [q for _, q in sequences]
