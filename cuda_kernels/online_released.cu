@@ -45,7 +45,13 @@ __device__ __forceinline__ void grid_sync(unsigned int* barrier) {
             __threadfence();
             atomicAdd(barrier + 1, 1u);
         } else {
-            while (*generation == seen) __nanosleep(32);
+            // A phase takes microseconds; blocks that never arrive (not all resident) would hang
+            // the device, so after seconds of waiting the kernel traps: an error, not a hang.
+            unsigned int spins = 0;
+            while (*generation == seen) {
+                __nanosleep(32);
+                if (++spins == (1u << 28)) __trap();
+            }
         }
         __threadfence();
     }

@@ -28,6 +28,7 @@ _PRELUDE = r"""
 #include <atomic>
 #include <barrier>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -42,6 +43,7 @@ static thread_local unsigned char* emu_block_shared;
 static inline void __syncthreads() { emu_block_barrier->arrive_and_wait(); }
 static inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 static inline void __nanosleep(unsigned int) { std::this_thread::yield(); }
+static inline void __trap() { std::abort(); }
 static inline unsigned int atomicAdd(unsigned int* p, unsigned int v) {
     return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
 }
