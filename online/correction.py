@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from cuda_kernels import backend, launch, online_first_step, online_released
+from cuda_kernels import backend, launch, online_adam, online_first_step, online_released
 from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS, PARENTS, ROBUST_JOINTS
 
 MODES = ("released", "independent", "paper")
@@ -296,50 +296,22 @@ class _RowState:
         return (self.offset["W00"] @ grad_r[:, :, None])[:, :, 0]
 
     def adam_update(self, grads, lr_t, config, offset="add"):
-        """One TF-1 Adam step on every row.
+        """One TF-1 Adam step on every row (cuda_kernels.online_adam).
 
         grads: name -> the gradient (biases) or, for the weights, a pair (left, right) of row vectors
-        whose outer product is the gradient; it is never formed apart from one scratch buffer.
+        whose outer product is the gradient (never formed apart from one scratch buffer on the CPU).
         offset: "add" accumulates the step into the offsets, "set" replaces them by it (the rows
         were at θ0), None updates the moments only (the step would not be used).
         """
-        xp, b1, b2 = self.xp, config.beta1, config.beta2
+        adam = (lr_t, config.beta1, config.beta2, config.eps, offset)
         for k in self.NAMES:
-            g, m, v, buf = grads[k], self.m[k], self.v[k], self._scratch[k]
-            m *= b1
-            v *= b2
+            state = (self.m[k], self.v[k], self.offset[k])
             if k == "W0" and self.fixed_inputs:
-                g = g[1]  # the moments' right factors M, V; the left one is the row's fixed x
-            if isinstance(g, tuple):
-                left, right = g
-                xp.multiply(((1.0 - b1) * left)[:, :, None], right[:, None, :], out=buf)
-                m += buf
-                xp.multiply(((1.0 - b2) * left * left)[:, :, None], (right * right)[:, None, :], out=buf)
-                v += buf
+                online_adam.input_product_step(*state, *grads[k], *adam, scratch=self._scratch[k])
+            elif isinstance(grads[k], tuple):
+                online_adam.outer_step(*state, *grads[k], *adam, scratch=self._scratch[k])
             else:
-                m += (1.0 - b1) * g
-                v += (1.0 - b2) * (g * g)
-            if offset is None:
-                continue
-            step = self.offset[k] if offset == "set" else buf
-            if k == "W0" and self.fixed_inputs:
-                self._input_step_product(grads[k][0], m, v, lr_t, config.eps, out=step)
-            else:
-                xp.sqrt(v, out=buf)
-                buf += config.eps
-                buf *= 1.0 / lr_t
-                xp.divide(m, buf, out=step)
-            if offset == "add":
-                self.offset[k] += step
-
-    def _input_step_product(self, x, m, v, lr_t, eps, out):
-        """out = x·ΔW0 of one Adam step with moments x ⊗ m and x² ⊗ v: lr_t·m_u·Σ_i x_i²/(|x_i|·√v_u + ε)."""
-        xp = self.xp
-        pair = xp.abs(x)[:, :, None] * xp.sqrt(v)[:, None, :]
-        pair += eps
-        xp.reciprocal(pair, out=pair)
-        xp.multiply(_matvec_rows(x * x, pair), m, out=out)
-        out *= lr_t
+                online_adam.vector_step(*state, grads[k], *adam, scratch=self._scratch[k])
 
 
 def _forward_rows(model, exact, x, x_exact, state):

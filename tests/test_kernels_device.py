@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import pytest
 
-from cuda_kernels import backend, bones, inverted_order, joint_mask, launch, mpjpe, online_first_step, online_released
+from cuda_kernels import (backend, bones, inverted_order, joint_mask, launch, mpjpe, online_adam, online_first_step,
+                          online_released)
 from emulated_cuda import emulated_cupy
 from online.correction import OnlineModel, refine_released
 from online.weights import random_weights
@@ -122,6 +123,35 @@ def test_online_first_step(cp, n, n_units, dtype, rtol):
     # h1 = relu(z0 − step): its rounding is relative to z0, not to the (possibly cancelled) result
     np.testing.assert_allclose(h1, expected_h1, rtol=0, atol=rtol * np.abs(inputs[1]).max())
     np.testing.assert_allclose(k00, expected_k00, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype, rtol", ((np.float32, 2e-6), (np.float64, 1e-13)))
+@pytest.mark.parametrize("rows, n_left, n_right", ((1, 48, 7), (5, 257, 48), (16, 48, 1024)))
+def test_online_adam_steps(cp, rows, n_left, n_right, dtype, rtol):
+    """The three in-place Adam steps over the offset modes the engines use, against the references."""
+    rng = np.random.default_rng(rows + n_left)
+    # zero moments (a fresh optimizer) and stale offsets, which "set" must overwrite
+    host = {name: [np.zeros(shape, dtype), np.zeros(shape, dtype), rng.normal(size=shape).astype(dtype)]
+            for name, shape in (("outer", (rows, n_left, n_right)), ("vector", (rows, n_right)),
+                                ("input", (rows, n_right)))}
+    device = {name: [cp.asarray(a) for a in arrays] for name, arrays in host.items()}
+    x = rng.random((rows, n_left)).astype(dtype)
+    for t, mode in enumerate(("set", "add", None, "add"), start=1):
+        # gradients from 1 down to where ε matters (√v ~ ε)
+        left = rng.normal(size=(rows, n_left)).astype(dtype)
+        right = (rng.normal(size=(rows, n_right)) * 10.0 ** rng.uniform(-7, 0, (rows, n_right))).astype(dtype)
+        adam = (1.5e-4 * t, 0.9, 0.999, 1e-8, mode)
+        online_adam.outer_step(*device["outer"], cp.asarray(left), cp.asarray(right), *adam)
+        online_adam.outer_step_reference(*host["outer"], left, right, *adam)
+        online_adam.vector_step(*device["vector"], cp.asarray(right), *adam)
+        online_adam.vector_step_reference(*host["vector"], right, *adam)
+        online_adam.input_product_step(*device["input"], cp.asarray(x), cp.asarray(right), *adam)
+        online_adam.input_product_step_reference(*host["input"], x, right, *adam)
+    for name in host:
+        for got, want in zip(device[name], host[name]):
+            got = device_result(got)
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
 
 
 @pytest.mark.parametrize("lengths, widths", (((1,), (48, 40)), ((41, 300, 1), (48, 40)),
