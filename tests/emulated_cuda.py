@@ -8,7 +8,8 @@ two ways:
   OS thread, all running at once, so __syncthreads (a barrier per block), dynamic shared memory (an
   arena per block), atomics, fences and a grid-wide barrier built on them behave as on a GPU whose
   blocks are all resident.
-Each launch checks that every argument has the exact type the kernel signature asks for.
+Each launch checks that every argument has the exact type the kernel signature asks for. Array code
+written for CuPy gets NumPy's functions, with results that the kernel modules take for device arrays.
 
 It tests kernel indexing, synchronisation and the Python launch glue; it cannot stand in for a GPU
 run (NVRTC, real memory, the device's maths and memory model).
@@ -189,9 +190,30 @@ class _EmulatedRawModule:
         return _EmulatedKernel(self.library, name, self.signatures[name], self.threaded)
 
 
+def _on_device(result):
+    """NumPy results as emulated device arrays (NumPy already keeps the subclass of its inputs)."""
+    if type(result) is np.ndarray:
+        return result.view(EmulatedArray)
+    if isinstance(result, tuple):
+        return tuple(_on_device(r) for r in result)
+    return result
+
+
+class _EmulatedModule(types.ModuleType):
+    """Anything the module does not define is NumPy's, with array results on the "device": array code
+    written for CuPy (online.correction) runs on it as it would on CuPy, its kernels emulated."""
+
+    def __getattr__(self, name):
+        attribute = getattr(np, name)
+        if isinstance(attribute, type) or not callable(attribute):
+            return attribute  # dtypes, constants
+        return lambda *args, **kwargs: _on_device(attribute(*args, **kwargs))
+
+
 def emulated_cupy():
-    """The stand-in module: arrays, RawModule and the few runtime calls the kernel modules make."""
-    module = types.ModuleType("cupy")
+    """The stand-in module: arrays, RawModule, the runtime calls the kernel modules make, and NumPy's
+    functions for array code."""
+    module = _EmulatedModule("cupy")
     module.ndarray = EmulatedArray
     module.asarray = lambda a, dtype=None: np.array(a, dtype=dtype).view(EmulatedArray)
     module.ascontiguousarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype).view(EmulatedArray)
@@ -199,6 +221,9 @@ def emulated_cupy():
     module.zeros = lambda shape, dtype=np.float32: np.zeros(shape, dtype=dtype).view(EmulatedArray)
     module.full = lambda shape, value, dtype=np.float32: np.full(shape, value, dtype=dtype).view(EmulatedArray)
     module.RawModule = _EmulatedRawModule
+    pool = types.SimpleNamespace(limit=None, total_bytes=lambda: 0)
+    pool.set_limit = lambda size: setattr(pool, "limit", size)
+    module.get_default_memory_pool = lambda: pool
     module.cuda = types.SimpleNamespace(
         runtime=types.SimpleNamespace(getDeviceCount=lambda: 1,
                                       getDeviceProperties=lambda device_id: {"name": b"emulated on the CPU",

@@ -1,26 +1,15 @@
 """tools/bench_online.py runs on the CPU (NumPy) at a small width and prints every row it times; its
 per-frame loop is the released script's computation, so it must agree with the reference."""
-import importlib.util
-import os
-
 import numpy as np
 
 from online.correction import OnlineConfig
 from online.weights import random_weights
 from online_reference import refine_reference
-
-TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "bench_online.py")
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("bench_online", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_modules import load_tool
 
 
 def test_per_frame_loop_is_the_reference_computation():
-    bench = load_tool()
+    bench = load_tool("bench_online")
     weights = random_weights(40, 36, seed=4)
     rng = np.random.default_rng(4)
     x, q = rng.random((12, 48)).astype(np.float32), rng.random((12, 32)).astype(np.float32)
@@ -32,7 +21,7 @@ def test_per_frame_loop_is_the_reference_computation():
 
 def test_bench_prints_every_row(capsys, monkeypatch):
     monkeypatch.setenv("HPM_BACKEND", "numpy")
-    load_tool().main(["--width", "32", "--frames", "50", "--loop-frames", "10", "--released-frames", "30",
+    load_tool("bench_online").main(["--width", "32", "--frames", "50", "--loop-frames", "10", "--released-frames", "30",
                       "--paper-frames", "10", "--torch-frames", "10", "--repeats", "1", "--float64"])
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.startswith(("per-frame", "released", "independent",

@@ -4,11 +4,10 @@ Each test runs twice:
 - `cuda`: real CuPy on a GPU (skipped where backend.gpu_available() is False);
 - `emulated`: tests/emulated_cuda.py, a stand-in `cupy` module that compiles the same .cu source as
   C++ with g++ and runs each launch's grid on the CPU (serially, or one OS thread per GPU thread for
-  the cooperative kernels). It tests kernel indexing, synchronisation and the Python launch glue on a
-  machine without a GPU; it cannot stand in for the `cuda` run (NVRTC, real memory, device maths).
+  the kernels that synchronise), and gives array code NumPy's functions. It tests kernel indexing,
+  synchronisation, the Python launch glue and the online stage's device path on a machine without a
+  GPU; it cannot stand in for the `cuda` run (NVRTC, real memory, device maths, CuPy's own API).
 """
-import importlib.util
-import os
 import shutil
 import sys
 
@@ -18,11 +17,12 @@ import pytest
 from cuda_kernels import (backend, bones, inverted_order, joint_mask, launch, mpjpe, online_adam, online_first_step,
                           online_released)
 from emulated_cuda import emulated_cupy
-from online.correction import OnlineModel, refine_released
+from online.correction import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
 from online.weights import random_weights
 from online_reference import refine_reference
 from pose_formats.normalization import MaxMin
 from test_kernels_online_first_step import EPS1, LR, first_step_inputs
+from tool_modules import load_tool
 
 # Around the block size (256) and not multiples of it; 4099 frames x 48 entries spans many blocks.
 FRAME_COUNTS = (1, 5, 8, 25, 257, 4099)
@@ -177,6 +177,40 @@ def test_online_released_scan(cp, monkeypatch, lengths, widths):
                 assert np.abs(got - want).max() <= tol * np.abs(want).max()
 
 
+@pytest.mark.parametrize("dtype, tol", ((np.float32, 1e-5), (np.float64, 1e-10)))
+def test_online_modes_on_the_device_path(cp, monkeypatch, dtype, tol):
+    """The online correction with the model on the device (the kernels of online_first_step,
+    online_adam and online_released, and the array code between them) against the per-frame float64
+    definition: independent mode (2 passes: the first-step kernels; 3 passes: the row engine),
+    paper mode and both released engines."""
+    monkeypatch.setattr(online_released, "BLOCK_SIZE", 64)
+    monkeypatch.setenv("HPM_BACKEND", "cupy")
+    weights = random_weights(48, 40, seed=5)
+    w = weights.as_dict()
+    model = OnlineModel(weights, dtype)
+    assert launch.is_device_array(model.W0)
+    rng = np.random.default_rng(6)
+    x, q = rng.random((37, 48)).astype(np.float32), rng.random((37, 32)).astype(np.float32)
+    range_mm = np.full(48, 1000.0)
+
+    def close(got, want):
+        assert got.dtype == dtype and np.abs(got - want).max() <= tol * np.abs(want).max()
+
+    close(refine_independent(model, x, q, chunk_frames=16), refine_reference(w, x, q, "independent"))
+    close(refine_independent(model, x, q, OnlineConfig(iterations=3), chunk_frames=16),
+          refine_reference(w, x, q, "independent", iterations=3))
+    paper = refine_paper(model, x, q, range_mm, OnlineConfig(max_iterations=4), chunk_frames=16)
+    expected, used, kept = refine_reference(w, x, q, "paper", range_mm=range_mm, max_iterations=4)
+    close(paper.refined, expected)
+    np.testing.assert_array_equal(paper.iterations, used)
+    np.testing.assert_array_equal(paper.kept_coarse, kept)
+    sequences = [(x[:30], q[:30]), (x[30:], q[30:])]
+    expected = [refine_reference(w, xs, qs, "released") for xs, qs in sequences]
+    for engine in ("kernel", "rows"):
+        for got, want in zip(refine_released(model, *zip(*sequences), engine=engine), expected):
+            close(got, want)
+
+
 def test_grid_stride_loops_cover_more_elements_than_threads(cp, monkeypatch):
     monkeypatch.setattr(launch, "MAX_BLOCKS", 1)
     poses = random_array((300, 48), 0)
@@ -198,16 +232,8 @@ def test_mixed_host_and_device_arrays_are_refused(cp):
         mpjpe.mpjpe(cp.asarray(np.zeros((2, 48), np.float32)), np.zeros((2, 48), np.float32))
 
 
-def load_bench_tool():
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "bench_kernels.py")
-    spec = importlib.util.spec_from_file_location("bench_kernels", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_fills_the_cupy_columns(cp, capsys, monkeypatch):
-    bench_kernels = load_bench_tool()
+    bench_kernels = load_tool("bench_kernels")
     monkeypatch.setenv("HPM_BACKEND", "cupy")
     bench_kernels.main(["--batch", "3", "--batch", "300", "--min-time", "0.001"])
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if "frames" in line]
@@ -215,8 +241,18 @@ def test_bench_fills_the_cupy_columns(cp, capsys, monkeypatch):
     assert all(float(value) > 0 for row in rows for value in row[-5:])
 
 
+def test_bench_online_times_both_released_engines_on_the_device(cp, capsys, monkeypatch):
+    monkeypatch.setattr(online_released, "BLOCK_SIZE", 64)
+    monkeypatch.setenv("HPM_BACKEND", "cupy")
+    load_tool("bench_online").main(["--width", "32", "--frames", "40", "--loop-frames", "5", "--released-frames", "30",
+                       "--paper-frames", "8", "--torch-frames", "10", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "released, 15 actions, rows engine" in out and "released, 15 actions, kernel engine" in out
+    assert "peak device memory: " in out and "(NumPy)" not in out
+
+
 def test_bench_runs_on_numpy_alone(capsys, monkeypatch):
     monkeypatch.setenv("HPM_BACKEND", "numpy")
-    load_bench_tool().main(["--batch", "5", "--min-time", "0.001"])
+    load_tool("bench_kernels").main(["--batch", "5", "--min-time", "0.001"])
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if "frames" in line]
     assert len(rows) == 8 and all(row[-4:] == ["-"] * 4 and float(row[-5]) > 0 for row in rows)
