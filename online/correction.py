@@ -10,13 +10,17 @@ Per frame, with coarse 3D pose x (48, normalised) and 2D estimate q (32, normali
 and Adam (TensorFlow-1 form) on θ = (W0, b0, W00, b00) only. Three modes:
 
 - released: per action a sequential scan; θ is reset every frame, Adam's m, v and step count carry
-  over from frame to frame. The actions are independent and run side by side as rows of one batch.
+  over from frame to frame. The actions are independent and run side by side as rows of one batch:
+  on CuPy in one persistent kernel (cuda_kernels.online_released), else in the per-row engine.
 - independent: every frame starts from θ0 and a fresh Adam. With the released 2 iterations the
   reported pose needs only the first Adam step, which is computed without per-frame weight copies
   (`_refine_after_first_step`, its sums in cuda_kernels.online_first_step); other iteration counts
   use the per-row engine.
 - paper: independent frames, iterated until the robust joints settle (or a cap), falling back to the
   coarse pose when the result strays too far from it.
+
+The per-row engine keeps Adam's state per row (frame or action); its updates are
+cuda_kernels.online_adam (kernels on CuPy, their NumPy references otherwise).
 
 Accumulated Adam steps are kept apart from θ0 (x·W0 − x·ΔW0 rather than x·(W0 − ΔW0)): a step is
 ~1e-3 of a weight, and adding it to fp32 weights would round part of it away.
