@@ -92,3 +92,17 @@ def peak_device_memory():
     None on NumPy."""
     module = xp()
     return None if module is np else module.get_default_memory_pool().total_bytes()
+
+
+HOST_CHUNK_BUDGET = 256 * 2**20      # bytes: larger chunks gain nothing on the CPU
+DEVICE_CHUNK_BUDGET = 2 * 2**30      # bytes: on a GPU large chunks amortise each operation's launch
+
+
+def chunk_memory_budget():
+    """Bytes a chunk of frames may use: HOST_CHUNK_BUDGET on NumPy; on CuPy DEVICE_CHUNK_BUDGET, or a
+    quarter of the free device memory where that is less."""
+    module = xp()
+    if module is np:
+        return HOST_CHUNK_BUDGET
+    free, _ = module.cuda.runtime.memGetInfo()
+    return int(min(DEVICE_CHUNK_BUDGET, free // 4))

@@ -46,7 +46,6 @@ from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS, PAR
 MODES = ("released", "independent", "paper")
 RELEASED_PROJECTOR_SCALE = 1.0 / math.sqrt(1.0 + 1e-3)  # untrained batch-norm in the released TF graph
 
-DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of device memory a chunk of frames may use
 ROUNDING_FACTOR = 16                 # rounding error of a dot product ≤ this · ε · its scale (below)
 ROUNDING_TOL = 1e-6                  # frames whose pose rounding may move more (relative) go to float64
 DECISION_MARGIN = 1e-4               # paper: a distance this close (relative) to its threshold: float64
@@ -355,15 +354,18 @@ def _chunks(n, size):
 
 
 def _frames_per_chunk(bytes_per_frame, memory_budget, chunk_frames):
+    """Frames per chunk: chunk_frames if given, else as many as memory_budget bytes hold (None: the
+    backend's default budget)."""
     if chunk_frames is not None:
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
         return int(chunk_frames)
-    return max(1, int(memory_budget // bytes_per_frame))
+    budget = backend.chunk_memory_budget() if memory_budget is None else memory_budget
+    return max(1, int(budget // bytes_per_frame))
 
 
 def refine_independent(model, x, q, config=OnlineConfig(), chunk_frames=None,
-                       memory_budget=DEFAULT_MEMORY_BUDGET, progress=None):
+                       memory_budget=None, progress=None):
     """Independent mode: every frame from θ0 with a fresh Adam, c = 1 unless configured.
 
     x (N, 48), q (N, 32), normalised. Returns (N, 48) refined poses (host array, model dtype).
@@ -392,7 +394,7 @@ def refine_independent(model, x, q, config=OnlineConfig(), chunk_frames=None,
 
 
 def refine_paper(model, x, q, range_mm, config=OnlineConfig(), chunk_frames=None,
-                 memory_budget=DEFAULT_MEMORY_BUDGET, progress=None):
+                 memory_budget=None, progress=None):
     """Paper mode: iterate each frame until its robust joints move less than `converge_mm` between
     passes (at most `max_iterations` passes); report the coarse pose x where the result's robust
     joints lie more than `fallback_mm` from it. `range_mm` (48,) is the max-min table's max − min,
@@ -413,7 +415,7 @@ def _robust_mean_mm(xp, delta, range_mm, joints):
 
 
 def _refine_rows(model, x, q, config, mode, passes, converge_mm=None, fallback_mm=None, range_mm=None,
-                 chunk_frames=None, memory_budget=DEFAULT_MEMORY_BUDGET, progress=None):
+                 chunk_frames=None, memory_budget=None, progress=None):
     """Independent frames through the per-row engine: up to `passes` forward passes each, stopping
     a frame early when its robust joints move less than `converge_mm` (None: never), and reporting
     the coarse pose where the result moved more than `fallback_mm` (None: never) from it.

@@ -13,7 +13,8 @@ from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.results import write_result_csv
 from pose_formats.skeleton import ACTIONS
 
-from .correction import MODES, OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
+from .correction import (MODES, RELEASED_ENGINES, OnlineConfig, OnlineModel, refine_independent, refine_paper,
+                         refine_released)
 from .data import TWO_D_SOURCES, load_action, parse_actions, result_path
 from .weights import load_weights
 
@@ -52,6 +53,9 @@ def build_parser():
                    help=f"paper: keep the coarse pose beyond this distance (default {defaults.fallback_mm})")
     p.add_argument("--max-iterations", type=int, default=defaults.max_iterations,
                    help=f"paper: cap on passes per frame (default {defaults.max_iterations})")
+    p.add_argument("--released-engine", choices=RELEASED_ENGINES,
+                   help="released mode: 'kernel' (one persistent CUDA kernel, the default on a GPU) or 'rows' "
+                        "(the array engine, the default on the CPU)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
     p.add_argument("--chunk-frames", type=int, help="frames per batch (default: sized to a memory budget)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -99,7 +103,7 @@ def run(args, out=sys.stdout):
         if args.mode == "released":
             start = time.perf_counter()
             refined = refine_released(model, [i.coarse for i, _ in pending], [i.pose_2d for i, _ in pending],
-                                      config, progress=bar.update)
+                                      config, progress=bar.update, engine=args.released_engine)
             per_frame = (time.perf_counter() - start) / total  # actions ran side by side: shared time
             seconds = {i.action: per_frame * len(i.coarse) for i, _ in pending}
         else:

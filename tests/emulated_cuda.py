@@ -215,18 +215,15 @@ def emulated_cupy():
     functions for array code."""
     module = _EmulatedModule("cupy")
     module.ndarray = EmulatedArray
-    module.asarray = lambda a, dtype=None: np.array(a, dtype=dtype).view(EmulatedArray)
+    module.asarray = lambda a, dtype=None: np.array(a, dtype=dtype).view(EmulatedArray)  # a copy, as CuPy's
     module.ascontiguousarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype).view(EmulatedArray)
-    module.empty = lambda shape, dtype=np.float32: np.empty(shape, dtype=dtype).view(EmulatedArray)
-    module.zeros = lambda shape, dtype=np.float32: np.zeros(shape, dtype=dtype).view(EmulatedArray)
-    module.full = lambda shape, value, dtype=np.float32: np.full(shape, value, dtype=dtype).view(EmulatedArray)
     module.RawModule = _EmulatedRawModule
     pool = types.SimpleNamespace(limit=None, total_bytes=lambda: 0)
     pool.set_limit = lambda size: setattr(pool, "limit", size)
     module.get_default_memory_pool = lambda: pool
     module.cuda = types.SimpleNamespace(
-        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1,
-                                      getDeviceProperties=lambda device_id: {"name": b"emulated on the CPU",
-                                                                             "multiProcessorCount": 3}),
+        runtime=types.SimpleNamespace(
+            getDeviceCount=lambda: 1, memGetInfo=lambda: (8 * 2**30, 80 * 2**30),
+            getDeviceProperties=lambda device_id: {"name": b"emulated on the CPU", "multiProcessorCount": 3}),
         Device=lambda device_id=0: types.SimpleNamespace(id=device_id, synchronize=lambda: None))
     return module

@@ -150,3 +150,14 @@ def test_legacy_pickle_needs_the_flag(layout):
     want = refine_independent(OnlineModel(layout["weights"], np.float32), layout["data"][5]["coarse"],
                               layout["data"][5]["ours"], OnlineConfig())
     np.testing.assert_allclose(read_refined(layout, 5)[0], want, rtol=1e-7, atol=1e-8)
+
+
+def test_released_kernel_engine_needs_a_gpu(layout, monkeypatch):
+    monkeypatch.setenv("HPM_BACKEND", "numpy")
+    done = pred_v2(layout["results"], "--weights", layout["weights_path"], "--actions", "5",
+                   "--released-engine", "kernel", "--no-progress")
+    assert done.returncode == 2 and "needs the model on CuPy" in done.stderr
+    assert not (layout["results"] / "result5_refined_norm.csv").exists()
+    rows = pred_v2(layout["results"], "--weights", layout["weights_path"], "--actions", "5",
+                   "--released-engine", "rows", "--no-progress")
+    assert rows.returncode == 0, rows.stderr

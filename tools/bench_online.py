@@ -150,8 +150,9 @@ def main(argv=None):
     p.add_argument("--torch-frames", type=int, default=20000,
                    help="frames for the torch.func vmap baseline, where PyTorch with CUDA is installed "
                         "(default 20000)")
-    p.add_argument("--memory-budget-mb", type=float, default=256,
-                   help="device memory one chunk of independent or paper-mode frames may use (default 256)")
+    p.add_argument("--memory-budget-mb", type=float,
+                   help="memory one chunk of independent or paper-mode frames may use (default: the backend's, "
+                        "256 MB on the CPU, up to 2 GB on a GPU)")
     p.add_argument("--device-memory-gb", type=float, default=8,
                    help="cap on the GPU memory pool for the whole run (default 8; no effect on NumPy)")
     p.add_argument("--float64", action="store_true", help="also time the batched modes in float64")
@@ -173,7 +174,7 @@ def main(argv=None):
                    args.repeats))
             for mode in ("released", "independent")]
     loop_fps = {mode: frames / seconds for (_, frames, seconds), mode in zip(rows, ("released", "independent"))}
-    budget = int(args.memory_budget_mb * 2**20)
+    budget = None if args.memory_budget_mb is None else int(args.memory_budget_mb * 2**20)
     for dtype in (np.float32, np.float64) if args.float64 else (np.float32,):
         model = OnlineModel(weights, dtype)
         tag = np.dtype(dtype).name
