@@ -5,8 +5,8 @@ NumPy reference (which defines the result), CuPy arrays run the raw CUDA kernel.
 no input array (the joint masks) take an array module instead, `backend.xp()` by default.
 
 Dtypes: the CUDA kernels compute in float32, so the device path casts its inputs to contiguous
-float32 (the online first step also has float64 entry points, for the frames float32 cannot
-resolve). The NumPy references keep float64 inputs in float64 (so gradients can be checked against
+float32 (the online correction's kernels also have float64 entry points: its float64 mode, and the
+frames float32 cannot resolve). The NumPy references keep float64 inputs in float64 (so gradients can be checked against
 finite differences in float64) and compute everything else in float32.
 """
 import functools
@@ -105,8 +105,8 @@ class KernelFile:
 
     def run(self, kernel_name, n_threads, args):
         """Launch `kernel_name` over `n_threads` logical threads (1-D grid-stride); no-op when 0."""
-        kernel = self.function(kernel_name)
-        if n_threads == 0:
+        if n_threads == 0 and kernel_name in self.kernel_names:
             return
+        kernel = self.function(kernel_name)
         blocks = min((n_threads + BLOCK_SIZE - 1) // BLOCK_SIZE, MAX_BLOCKS)
         kernel((blocks,), (BLOCK_SIZE,), args)
