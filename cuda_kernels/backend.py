@@ -6,6 +6,7 @@ themselves.
 """
 import functools
 import os
+import re
 
 import numpy as np
 
@@ -61,14 +62,24 @@ def to_host(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
+_LOCAL_INCLUDE = re.compile(r'^#include "([\w.]+)"[ \t]*$', re.MULTILINE)
+
+
+def kernel_source(cu_file):
+    """The text of cuda_kernels/<cu_file> with each `#include "name"` of a file beside it pasted in:
+    CuPy caches compiled kernels by their source text, so a shared header must be part of it."""
+    with open(os.path.join(KERNEL_DIR, cu_file)) as f:
+        source = f.read()
+    return _LOCAL_INCLUDE.sub(lambda include: kernel_source(include.group(1)), source)
+
+
 @functools.lru_cache(maxsize=None)
 def raw_module(cu_file, options=("-std=c++17",)):
     """The compiled cupy.RawModule of cuda_kernels/<cu_file> (compiled once per process)."""
     cupy, why = _cupy_or_reason()
     if cupy is None:
         raise RuntimeError(f"cannot load {cu_file}: {why}")
-    with open(os.path.join(KERNEL_DIR, cu_file)) as f:
-        return cupy.RawModule(code=f.read(), options=options)
+    return cupy.RawModule(code=kernel_source(cu_file), options=options)
 
 
 def device_name():

@@ -6,8 +6,8 @@ no input array (the joint masks) take an array module instead, `backend.xp()` by
 
 Dtypes: the CUDA kernels compute in float32, so the device path casts its inputs to contiguous
 float32 (the online correction's kernels also have float64 entry points: its float64 mode, and the
-frames float32 cannot resolve). The NumPy references keep float64 inputs in float64 (so gradients can be checked against
-finite differences in float64) and compute everything else in float32.
+frames float32 cannot resolve). The NumPy references keep float64 inputs in float64 (so gradients
+can be checked against finite differences in float64) and compute everything else in float32.
 """
 import functools
 

@@ -3,8 +3,7 @@
 // sum positive terms only, so their order of summation costs a few ulp at most. float and double
 // entry points share one template: the double ones recompute the frames float32 cannot resolve.
 
-template <typename T>
-__device__ __forceinline__ T magnitude(T v) { return v < T(0) ? -v : v; }
+#include "online_common.cuh"
 
 // h1[n, u] = max(z0 − lr·g·k0 − lr·g/(|g| + eps1), 0) where z0[n, u] > 0, else 0, with g = grad_z0[n, u]
 // and k0 = Σ_i x[n, i]² / (|g|·|x[n, i]| + eps1): the W0 step's product with this frame's input.
@@ -19,12 +18,7 @@ __device__ __forceinline__ void updated_hidden(const T* x, const T* z0, const T*
         if (z > T(0)) {
             const T g = grad_z0[e];
             const T abs_g = magnitude(g);
-            const T* inputs = x + (e / n_units) * n_inputs;
-            T k0 = T(0);
-            for (int i = 0; i < n_inputs; ++i) {
-                const T a = magnitude(inputs[i]);
-                k0 += a * a / (abs_g * a + eps1);
-            }
+            const T k0 = input_step_sum(x + (e / n_units) * n_inputs, n_inputs, abs_g, eps1);
             out = z - lr * g * k0 - lr * g / (abs_g + eps1);
             out = out > T(0) ? out : T(0);
         }

@@ -19,18 +19,7 @@
 #define WIDE_TILE 8
 #define NARROW_TILE 4
 
-template <typename T>
-__device__ __forceinline__ T magnitude(T v) { return v < T(0) ? -v : v; }
-
-template <typename T>
-__device__ __forceinline__ T relu(T v) { return v > T(0) ? v : T(0); }
-
-template <typename T>
-__device__ __forceinline__ T square_root(T v);
-template <>
-__device__ __forceinline__ float square_root<float>(float v) { return sqrtf(v); }
-template <>
-__device__ __forceinline__ double square_root<double>(double v) { return sqrt(v); }
+#include "online_common.cuh"
 
 // A barrier over the whole grid (the blocks must all be resident). barrier[0] counts arrivals,
 // barrier[1] is the generation the waiting blocks watch; the fences publish each phase's writes.
@@ -135,26 +124,6 @@ __device__ __forceinline__ void loss_gradient(const T* p, const T* q, const T* m
     __syncthreads();
 }
 
-enum AdamOffset { MOMENTS_ONLY = 0, SET_OFFSET = 1, ADD_OFFSET = 2 };
-
-// TF-1 Adam on one element; the step goes into the offset (θ = θ0 − offset).
-struct AdamConstants {
-    double beta1, beta2, one_minus_beta1, one_minus_beta2;  // converted to T where used, as the engine does
-};
-
-template <typename T>
-__device__ __forceinline__ void adam(T* m, T* v, T* offset, long long i, T g, AdamConstants c, T eps,
-                                     T inverse_lr, int mode) {
-    const T mi = T(c.beta1) * m[i] + T(c.one_minus_beta1) * g;
-    const T vi = T(c.beta2) * v[i] + T(c.one_minus_beta2) * (g * g);
-    m[i] = mi;
-    v[i] = vi;
-    if (mode != MOMENTS_ONLY) {
-        const T step = mi / ((square_root(vi) + eps) * inverse_lr);
-        offset[i] = mode == SET_OFFSET ? step : offset[i] + step;
-    }
-}
-
 template <typename T>
 __device__ __forceinline__ void released_scan(
         const T* W0, const T* b0, const T* W00, const T* b00, const T* W00_T,
@@ -199,7 +168,7 @@ __device__ __forceinline__ void released_scan(
     T* grad_r = d1 + rows * P;
 
     const RowMatrices<T> none = {nullptr, 0, 0, 0};
-    const AdamConstants adam_constants = {beta1, beta2, 1.0 - beta1, 1.0 - beta2};
+
     for (int s = 0; s < n_steps; ++s) {
         int live = 0;  // rows are sorted longest first: the live ones are a prefix
         while (live < n_rows && lengths[live] > s) ++live;
@@ -211,7 +180,9 @@ __device__ __forceinline__ void released_scan(
             const long long t = (long long)s * iterations + k;
             const double lr_t = lr * sqrt(1.0 - pow(beta2, (double)t)) / (1.0 - pow(beta1, (double)t));
             const T inverse_lr = T(1.0 / lr_t);
-            const int mode = last ? MOMENTS_ONLY : (k == 1 ? SET_OFFSET : ADD_OFFSET);
+            // Adam's constants rounded to T as the array engine rounds them
+            const AdamStep<T> adam = {T(beta1), T(beta2), T(1.0 - beta1), T(1.0 - beta2), eps, inverse_lr,
+                                      last ? MOMENTS_ONLY : (k == 1 ? SET_OFFSET : ADD_OFFSET)};
 
             const RowMatrices<T> w0_offset = {shifted ? off_W0 : nullptr, (long long)DIM_3D * R, R, 1};
             dense(x, live, DIM_3D, R, W0, w0_offset, WIDE_TILE, reduction, [&](int a, int u, T sum) {
@@ -272,17 +243,16 @@ __device__ __forceinline__ void released_scan(
             const RowMatrices<T> w00_t_offset = {shifted ? off_W00 : nullptr, (long long)R * DIM_3D, 1, DIM_3D};
             dense(grad_r, live, DIM_3D, R, W00_T, w00_t_offset, WIDE_TILE, reduction, [&](int a, int u, T sum) {
                 const T g = z0[a * R + u] > T(0) ? sum : T(0);
-                adam(m_b0, v_b0, off_b0, a * (long long)R + u, g, adam_constants, eps, inverse_lr, mode);
+                adam_element(m_b0, v_b0, off_b0, a * (long long)R + u, g, adam);
                 for (int i = 0; i < DIM_3D; ++i)
-                    adam(m_W0, v_W0, off_W0, (a * (long long)DIM_3D + i) * R + u, x[a * DIM_3D + i] * g,
-                         adam_constants, eps, inverse_lr, mode);
+                    adam_element(m_W0, v_W0, off_W0, (a * (long long)DIM_3D + i) * R + u, x[a * DIM_3D + i] * g,
+                                 adam);
                 const T h = h0[a * R + u];
                 for (int j = 0; j < DIM_3D; ++j)
-                    adam(m_W00, v_W00, off_W00, (a * (long long)R + u) * DIM_3D + j, h * grad_r[a * DIM_3D + j],
-                         adam_constants, eps, inverse_lr, mode);
+                    adam_element(m_W00, v_W00, off_W00, (a * (long long)R + u) * DIM_3D + j,
+                                 h * grad_r[a * DIM_3D + j], adam);
                 for (int j = u; j < DIM_3D; j += R)
-                    adam(m_b00, v_b00, off_b00, a * (long long)DIM_3D + j, grad_r[a * DIM_3D + j],
-                         adam_constants, eps, inverse_lr, mode);
+                    adam_element(m_b00, v_b00, off_b00, a * (long long)DIM_3D + j, grad_r[a * DIM_3D + j], adam);
             });
             grid_sync(barrier);
         }
