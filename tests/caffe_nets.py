@@ -51,6 +51,21 @@ def check_gradient_by_finite_differences(net, inputs, loss, rng, eps=5e-2, sampl
             assert abs(got - numeric) <= atol + rtol * abs(numeric), (name, int(i), got, numeric)
 
 
+def write_caffemodel(path, blobs):
+    """A caffemodel holding {layer name: [arrays]}, as Caffe stores trained weights."""
+    model = caffe_pb2.NetParameter()
+    for name, arrays in blobs.items():
+        layer = model.layer.add()
+        layer.name = name
+        for array in arrays:
+            blob = layer.blobs.add()
+            blob.shape.dim.extend(array.shape)
+            blob.data.extend(np.asarray(array, np.float32).reshape(-1))
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    return str(path)
+
+
 DATA_LAYERS = ("ImageDataLstm", "ImageData")
 
 

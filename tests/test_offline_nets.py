@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 caffe = pytest.importorskip("caffe")
-from caffe.proto import caffe_pb2  # noqa: E402
 
-from caffe_nets import retarget_data  # noqa: E402
+from caffe_nets import retarget_data, write_caffemodel  # noqa: E402
 from conftest import REPO  # noqa: E402
 
 with open(os.path.join(REPO, "models", "released_layers.json")) as _f:
@@ -41,17 +40,9 @@ def _blob_value(layer_index, blob_index):
 @pytest.fixture(scope="module")
 def released_caffemodel(tmp_path_factory):
     """A caffemodel made from the released table alone (not from our nets): each blob a constant."""
-    model = caffe_pb2.NetParameter()
-    for k, (name, shapes) in enumerate(ALL_LAYERS.items()):
-        layer = model.layer.add()
-        layer.name = name
-        for i, shape in enumerate(shapes):
-            blob = layer.blobs.add()
-            blob.shape.dim.extend(shape)
-            blob.data.extend(np.full(int(np.prod(shape)), _blob_value(k, i), np.float32))
-    path = tmp_path_factory.mktemp("released") / "released.caffemodel"
-    path.write_bytes(model.SerializeToString())
-    return str(path)
+    blobs = {name: [np.full(shape, _blob_value(k, i), np.float32) for i, shape in enumerate(shapes)]
+             for k, (name, shapes) in enumerate(ALL_LAYERS.items())}
+    return write_caffemodel(tmp_path_factory.mktemp("released") / "released.caffemodel", blobs)
 
 
 def _assert_loads_by_name(net, caffemodel, expected_layers):
@@ -81,5 +72,5 @@ def test_paper_train_nets_load_released_weights_and_run(stage, released_caffemod
     losses = {k: float(v.reshape(-1)[0]) for k, v in outputs.items() if "loss" in k}
     assert losses and all(np.isfinite(v) for v in losses.values()), outputs
     net.backward()
-    trained = "fc-final" if stage == "cpm" else "fc-final_16"
+    trained = {"cpm": "fc-final", "addsrr": "change_tmp"}.get(stage, "fc-final_16")  # addsrr: refine branch only
     assert np.abs(net.params[trained][0].diff).max() > 0

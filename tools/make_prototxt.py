@@ -20,17 +20,35 @@ from caffe_layers.params import format_params
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONFIGS = {
-    # The paper's configuration: VGG-19/CPM widths at 368x368, 1024-wide 3D head.
+    # The paper's configuration: VGG-19/CPM widths at 368x368, 1024-wide 3D head, as released.
     "paper": dict(folder="prototxt", side=368, width_div=1, data="data/h36m", models="models/paper",
                   iters=dict(cpm=100000, bilstm=200000, addsrr=100000, mask3d=50000, finetune_whole=50000),
-                  snapshot=10000, display=50, cpm_lr=1e-5, backbone_lr_3d=0, refine_lr_mult=1),
-    # The demo: 96x96 images and a quarter of every width; it trains the 2D network from scratch, so
-    # the backbone stays trainable in the 3D stages, and its short 3D-to-2D stage trains the refine
-    # branch and projector (new layers) at 10x the rate.
+                  snapshot=10000, display=50, cpm_lr=1e-4, solver_mode="GPU", demo_backbone=False),
+    # The demo: 96x96 images and a quarter of every width, on the CPU. It trains the 2D network from
+    # scratch (no MPII-pretrained CPM), so bilstm keeps the backbone trainable where the released
+    # stage froze it; everything else trains as released.
     "demo": dict(folder="prototxt/demo", side=96, width_div=4, data="data/synthetic", models="models/demo",
-                 iters=dict(cpm=1500, bilstm=2500, addsrr=800, mask3d=200, finetune_whole=200),
-                 snapshot=0, display=50, cpm_lr=1e-3, backbone_lr_3d=1, refine_lr_mult=10),
+                 iters=dict(cpm=1500, bilstm=2500, addsrr=4000, mask3d=200, finetune_whole=200),
+                 snapshot=0, display=50, cpm_lr=1e-3, solver_mode="CPU", demo_backbone=True),
 }
+
+# Weight / bias lr_mult of each parameter group, per stage, as in the released files (decay_mult: 1 on
+# trained weights, 0 on biases and frozen weights). None: Caffe's defaults (1 for every blob).
+LR_MULTS = {
+    "cpm": dict(backbone=(1, 2), head_2d=(10, 20)),
+    "bilstm": dict(backbone=(0, 0), encoder=(1, 2), lstm=None, regressor_3d=(10, 20)),
+    "addsrr": dict(backbone=(1, 1), encoder=(1, 2), lstm=None, regressor_3d=(2, 2), change_tmp=(1, 2),
+                   change=(2, 2), projector=(1, 2), project_2d=(5, 5)),
+    "mask3d": dict(backbone=(1, 1), encoder=(1, 1), lstm=(1, 1), regressor_3d=(1, 1), change_tmp=(1, 1),
+                   change=(2, 1), projector=(1, 1), project_2d=(2, 1)),
+}
+LR_MULTS["finetune_whole"] = LR_MULTS["addsrr"]
+LR_MULTS["inference"] = LR_MULTS["addsrr"]   # deploy and test nets: as the released deploy.prototxt
+DEMO_BACKBONE = (1, 2)                       # the demo's bilstm backbone, as its cpm stage trained it
+
+# Where a stage stops the loss gradient (the released `propagate_down: 0`): addsrr at the prediction
+# (inverted2), so only the refine branch and projector train; mask3d above the backbone.
+GRADIENT_CUT = {"addsrr": "prediction", "mask3d": "special_conv_1"}
 
 CLIP = 5          # frames per clip = batch of the LSTM stages
 MPII_BATCH = 3    # 2D-only frames added to each clip in the 3D-to-2D stages
@@ -45,8 +63,11 @@ BACKBONE = [("conv1_1", 64), ("conv1_2", 64), ("conv2_1", 128), ("conv2_2", 128)
 POOL_AFTER = {"conv1_2": "pool1_stage1", "conv2_2": "pool2_stage1", "conv3_4": "pool3_stage1"}
 
 
-def frozen(lr):
-    return [dict(lr_mult=lr, decay_mult=lr), dict(lr_mult=2 * lr, decay_mult=0)]
+def param_specs(mults):
+    if mults is None:
+        return None
+    weight, bias = mults
+    return [dict(lr_mult=weight, decay_mult=1 if weight else 0), dict(lr_mult=bias, decay_mult=0)]
 
 
 def python(module, layer, bottoms=(), ntop=1, params=None, **kwargs):
@@ -56,80 +77,92 @@ def python(module, layer, bottoms=(), ntop=1, params=None, **kwargs):
 
 
 class Builder:
-    def __init__(self, config):
+    """One net of one stage: `stage` picks the lr_mult table and the gradient cut."""
+
+    def __init__(self, config, stage):
         self.c = config
+        self.stage = stage
+        self.mults = dict(LR_MULTS[stage])
+        if stage == "bilstm" and config["demo_backbone"]:
+            self.mults["backbone"] = DEMO_BACKBONE
+        self.cut = GRADIENT_CUT.get(stage)
         self.n = caffe.NetSpec()
 
     def width(self, full):
         return max(full // self.c["width_div"], 8)
 
-    def conv(self, name, bottom, out, kernel, lr, stride=1, pad=None):
+    def params(self, group):
+        specs = param_specs(self.mults[group])
+        return {} if specs is None else dict(param=specs)
+
+    def cut_here(self, name):
+        return dict(propagate_down=[False]) if self.cut == name else {}
+
+    def conv(self, name, bottom, out, kernel, group, stride=1, pad=None):
         self.n[name] = L.Convolution(bottom, num_output=out, kernel_size=kernel, stride=stride,
-                                     pad=kernel // 2 if pad is None else pad, param=frozen(lr),
-                                     weight_filler=dict(type="msra"), bias_filler=dict(type="constant"))
+                                     pad=kernel // 2 if pad is None else pad, **self.params(group),
+                                     weight_filler=dict(type="msra"), bias_filler=dict(type="constant"),
+                                     **self.cut_here(name))
         self.n["relu_" + name] = L.ReLU(self.n[name], in_place=True)
         return self.n[name]
 
-    def fc(self, name, bottom, out, lr=1, axis=1, relu=True):
-        self.n[name] = L.InnerProduct(bottom, num_output=out, axis=axis, param=frozen(lr),
+    def fc(self, name, bottom, out, group, axis=1, relu=True):
+        self.n[name] = L.InnerProduct(bottom, num_output=out, axis=axis, **self.params(group),
                                       weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
         if relu:
             self.n["relu_" + name] = L.ReLU(self.n[name], in_place=True)
         return self.n[name]
 
-    def backbone(self, data, lr):
+    def backbone(self, data):
         """The CPM / VGG-19 2D pose sub-network up to conv4_7_CPM (stride 8)."""
         top = data
         for name, out in BACKBONE:
-            top = self.conv(name, top, self.width(out), 3, lr)
+            top = self.conv(name, top, self.width(out), 3, "backbone")
             if name in POOL_AFTER:
                 top = self.n[POOL_AFTER[name]] = L.Pooling(top, pool=P.Pooling.MAX, kernel_size=2, stride=2)
         return top
 
-    def encoder(self, data, backbone_lr):
-        """Backbone, special convs, fa convs (5x5, stride 2) and fc: one feature vector per frame."""
-        top = self.backbone(data, backbone_lr)
-        top = self.conv("special_conv_1", top, self.width(128), 3, 1)
-        top = self.conv("special_conv_2", top, self.width(128), 3, 1)
-        top = self.conv("fa_conv_1", top, self.width(128), 5, 1, stride=2, pad=1)
-        top = self.conv("fa_conv_2", top, self.width(128), 5, 1, stride=2, pad=1)
-        return self.fc("fc", top, self.width(1024))
+    def encoder(self, data):
+        """Backbone, special convs, fa convs (5x5, stride 2) and fc: one feature vector per frame. fc has
+        no activation: it goes straight into lstm1, as released."""
+        top = self.backbone(data)
+        top = self.conv("special_conv_1", top, self.width(128), 3, "encoder")
+        top = self.conv("special_conv_2", top, self.width(128), 3, "encoder")
+        top = self.conv("fa_conv_1", top, self.width(128), 5, "encoder", stride=2, pad=1)
+        top = self.conv("fa_conv_2", top, self.width(128), 5, "encoder", stride=2, pad=1)
+        return self.fc("fc", top, self.width(1024), "encoder", relu=False)
 
     def transformer(self, features, clip):
-        """2D-to-3D transformer: lstm1 forward in time, lstm2 backward, fc-final_16 (lr x10). lstm2 gets
-        markers for the reversed frames, so clips stay apart in both directions in any batch."""
+        """2D-to-3D transformer: lstm1 forward in time, lstm2 backward, fc-final_16. lstm2 gets markers
+        for the reversed frames, so clips stay apart in both directions in any batch."""
         n, hidden = self.n, self.width(1024)
         n.fc_seq = L.Reshape(features, shape=dict(dim=[0, 1, -1]))
-        lstm = dict(num_output=hidden, weight_filler=dict(type="uniform", min=-0.08, max=0.08),
-                    bias_filler=dict(type="constant"))
-        n.lstm1 = L.LSTM(n.fc_seq, clip, recurrent_param=lstm)
+        lstm = dict(recurrent_param=dict(num_output=hidden, weight_filler=dict(type="uniform", min=-0.08, max=0.08),
+                                         bias_filler=dict(type="constant")), **self.params("lstm"))
+        n.lstm1 = L.LSTM(n.fc_seq, clip, **lstm)
         n.lstm1_reversed = python("caffe_layers.order", "InvertedOrder", [n.lstm1])
         n.clip_reversed = python("caffe_layers.order", "ReversedClipMarkers", [clip])
-        n.lstm2 = L.LSTM(n.lstm1_reversed, n.clip_reversed, recurrent_param=lstm)
-        n["fc-final_16"] = L.InnerProduct(n.lstm2, num_output=48, axis=2, param=frozen(10),
-                                          weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
+        n.lstm2 = L.LSTM(n.lstm1_reversed, n.clip_reversed, **lstm)
+        self.fc("fc-final_16", n.lstm2, 48, "regressor_3d", axis=2, relu=False)
         n.pred_reversed = L.Reshape(n["fc-final_16"], shape=dict(dim=[-1, 48]))
-        n.pred_3d = python("caffe_layers.order", "InvertedOrder", [n.pred_reversed])
+        n.pred_3d = python("caffe_layers.order", "InvertedOrder", [n.pred_reversed], **self.cut_here("prediction"))
         return n.pred_3d
 
     def refine_and_project(self, pred_3d, masked=False):
-        """change_tmp -> change on the 3D prediction (no gradient back into it), then the projector."""
+        """change_tmp -> change on the 3D prediction, then the projector with its residual sum."""
         n, hidden = self.n, self.width(1024)
         source = pred_3d
         if masked:
             n.mask_3d = python("caffe_layers.mask", "Mask", [pred_3d], params=dict(dim=3, prob=0.02, seed=1))
             n.pred_3d_masked = L.Eltwise(pred_3d, n.mask_3d, operation=P.Eltwise.PROD)
             source = n.pred_3d_masked
-        lr = self.c["refine_lr_mult"]
-        n.change_tmp = L.InnerProduct(source, num_output=hidden, propagate_down=[False], param=frozen(lr),
-                                      weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
-        n.relu_change_tmp = L.ReLU(n.change_tmp, in_place=True)
-        n.change = self.fc("change", n.change_tmp, 48, lr=lr, relu=False)
-        p1 = self.fc("project_1", n.change, hidden, lr=lr)
-        p2 = self.fc("project_2", p1, hidden, lr=lr)
-        p3 = self.fc("project_3", p2, hidden, lr=lr)
+        self.fc("change_tmp", source, hidden, "change_tmp")
+        self.fc("change", n.change_tmp, 48, "change", relu=False)
+        p1 = self.fc("project_1", n.change, hidden, "projector")
+        p2 = self.fc("project_2", p1, hidden, "projector")
+        p3 = self.fc("project_3", p2, hidden, "projector")
         n.project_residual = L.Eltwise(p1, p3, operation=P.Eltwise.SUM)
-        return self.fc("project_2d", n.project_residual, 32, lr=lr, relu=False)
+        return self.fc("project_2d", n.project_residual, 32, "project_2d", relu=False)
 
     def lstm_data(self, source, batch, shuffle, label_dim=81, layer="ImageDataLstm"):
         side = self.c["side"]
@@ -155,40 +188,39 @@ def without_spine(builder, name, pose_2d):
     return n[name]
 
 
-def head_2d(builder, data, lr):
+def head_2d(builder, data):
     """The 2D pose network: the backbone and a regression head fc-final (32) on conv4_7_CPM."""
-    n = builder.n
-    n["fc-final"] = L.InnerProduct(builder.backbone(data, lr), num_output=32, param=frozen(lr),
-                                   weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
-    return n["fc-final"]
+    return builder.fc("fc-final", builder.backbone(data), 32, "head_2d", relu=False)
 
 
 def cpm_net(config):
-    b = Builder(config)
+    b = Builder(config, "cpm")
     n = b.n
     n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
     b.split_labels(n.label)
     n.unused_silence = L.Silence(n.clip, n.label_3d, ntop=0)
-    n.loss_2d = L.EuclideanLoss(head_2d(b, n.data, 1), n.label_2d)
+    n.loss_2d = L.EuclideanLoss(head_2d(b, n.data), n.label_2d)
     return n.to_proto()
 
 
 def bilstm_net(config):
-    b = Builder(config)
+    b = Builder(config, "bilstm")
     n = b.n
     n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
     b.split_labels(n.label)
     n.label_2d_silence = L.Silence(n.label_2d, ntop=0)
-    pred = b.transformer(b.encoder(n.data, config["backbone_lr_3d"]), n.clip)
+    pred = b.transformer(b.encoder(n.data), n.clip)
     n.loss_3d = L.EuclideanLoss(pred, n.label_3d)
     n.mpjpe = python("caffe_layers.results", "MPJPEEvaluation", [pred, n.label_3d], loss_weight=0)
     return n.to_proto()
 
 
-def addsrr_net(config, masked=False, backbone_lr=None):
-    """H36M clips (5) and MPII frames (3) go through the network as one sequence of 8: each MPII
-    frame's clip marker is 0, so the LSTMs treat it as a clip of its own."""
-    b = Builder(config)
+def addsrr_net(config, stage="addsrr"):
+    """The 3D-to-2D stages (addsrr, mask3d, finetune_whole). H36M clips (5) and MPII frames (3) go
+    through the network as one sequence of 8: each MPII frame's clip marker is 0, so the LSTMs treat
+    it as a clip of its own."""
+    masked = stage == "mask3d"
+    b = Builder(config, stage)
     n = b.n
     n.h36m_data, n.h36m_label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
     n.mpii_data, n.mpii_label = b.lstm_data(MPII_LIST, MPII_BATCH, shuffle=False, label_dim=33, layer="ImageData")
@@ -198,8 +230,7 @@ def addsrr_net(config, masked=False, backbone_lr=None):
     n.data = L.Concat(n.h36m_data, n.mpii_data, axis=0)
     n.clip = L.Concat(n.h36m_clip, n.mpii_clip, axis=0)
     n.label_2d = L.Concat(n.h36m_label_2d, n.mpii_label_2d, axis=0)
-    lr = config["backbone_lr_3d"] if backbone_lr is None else backbone_lr
-    pred = b.transformer(b.encoder(n.data, lr), n.clip)
+    pred = b.transformer(b.encoder(n.data), n.clip)
     project_2d = b.refine_and_project(pred, masked=masked)
     # 3D losses on the H36M frames only: the MPII frames have no 3D label.
     n.pred_h36m, n.pred_mpii = L.Slice(pred, slice_point=[CLIP], axis=0, ntop=2)
@@ -214,6 +245,8 @@ def addsrr_net(config, masked=False, backbone_lr=None):
     n.loss_project = L.EuclideanLoss(without_spine(b, "project_2d_nospine", project_2d),
                                      without_spine(b, "label_2d_nospine", n.label_2d))
     if masked:
+        # Released: on all 8 frames; ours on the H36M frames, since bones to the spine (absent from the
+        # 2D-only frames) would pull their projections towards the masked value.
         n.project_h36m, n.project_mpii = L.Slice(project_2d, slice_point=[CLIP], axis=0, ntop=2)
         n.project_mpii_silence = L.Silence(n.project_mpii, ntop=0)
         n.skel_loss_project = python("caffe_layers.skel_loss", "SkelVectorLoss", [n.project_h36m, n.h36m_label_2d],
@@ -226,12 +259,12 @@ def addsrr_net(config, masked=False, backbone_lr=None):
 
 def test_3d_net(config):
     """One action at a time; tools/test_all.sh fills in the list, sample count and result paths."""
-    b = Builder(config)
+    b = Builder(config, "inference")
     n = b.n
     n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, shuffle=False)
     b.split_labels(n.label)
     n.label_2d_silence = L.Silence(n.label_2d, ntop=0)
-    pred = b.transformer(b.encoder(n.data, 0), n.clip)
+    pred = b.transformer(b.encoder(n.data), n.clip)
     b.refine_and_project(pred)
     # (layer name, type, blob, result file): each writes `sample_num` rows of its own CSV.
     writers = [("mpjpe", "MPJPEEvaluation", pred, "unnorm"), ("mpjpe_change", "MPJPEEvaluation", n.change, "change_unnorm"),
@@ -247,12 +280,12 @@ def test_3d_net(config):
 
 
 def test_2d_net(config):
-    b = Builder(config)
+    b = Builder(config, "cpm")
     n = b.n
     n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, shuffle=False)
     b.split_labels(n.label)
     n.unused_silence = L.Silence(n.clip, n.label_3d, ntop=0)
-    n.loss_2d = L.EuclideanLoss(head_2d(b, n.data, 0), n.label_2d)
+    n.loss_2d = L.EuclideanLoss(head_2d(b, n.data), n.label_2d)
     n.save_2d = python("caffe_layers.results", "SavePath", [n["fc-final"]], ntop=0,
                        params=dict(sample_num=CLIP, save_filepath="results/result1_2d_norm.csv"))
     return n.to_proto()
@@ -260,11 +293,11 @@ def test_2d_net(config):
 
 def deploy_net(config):
     side = config["side"]
-    b = Builder(config)
+    b = Builder(config, "inference")
     n = b.n
     n.data = L.Input(shape=dict(dim=[CLIP, 3, side, side]))
     n.clip = L.Input(shape=dict(dim=[CLIP, 1]))
-    pred = b.transformer(b.encoder(n.data, 0), n.clip)
+    pred = b.transformer(b.encoder(n.data), n.clip)
     b.refine_and_project(pred)
     return n.to_proto()
 
@@ -273,19 +306,21 @@ STAGES = {
     "cpm": cpm_net,
     "bilstm": bilstm_net,
     "addsrr": addsrr_net,
-    "mask3d": lambda c: addsrr_net(c, masked=True),
-    "finetune_whole": lambda c: addsrr_net(c, backbone_lr=1),
+    "mask3d": lambda c: addsrr_net(c, "mask3d"),
+    "finetune_whole": lambda c: addsrr_net(c, "finetune_whole"),
 }
 
 
 def solver(config, stage):
-    """Adam as released (beta 0.9/0.999, fixed rate, gradients clipped at 5)."""
+    """Adam as released (beta 0.9/0.999, fixed rate, gradients clipped at 5); the paper's solvers say
+    GPU as released, the demo's CPU (`caffe train -gpu N` overrides either)."""
     lr = {"cpm": config["cpm_lr"], "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetune_whole": 1e-5}[stage]
     prefix = f"{config['models']}/{stage}/{stage}"
     lines = [f'net: "{config["folder"]}/{stage}/train.prototxt"', 'type: "Adam"', f"base_lr: {lr:g}",
              "momentum: 0.9", "momentum2: 0.999", 'lr_policy: "fixed"', "clip_gradients: 5",
              f"max_iter: {config['iters'][stage]}", f"display: {config['display']}", "average_loss: 20",
-             f"snapshot: {config['snapshot']}", f'snapshot_prefix: "{prefix}"', "random_seed: 1", "solver_mode: CPU"]
+             f"snapshot: {config['snapshot']}", f'snapshot_prefix: "{prefix}"', "random_seed: 1",
+             f"solver_mode: {config['solver_mode']}"]
     return "\n".join(lines) + "\n"
 
 
