@@ -1,5 +1,5 @@
 """The first Adam step of independent-mode online correction, without per-frame weight copies
-(kernels in online_first_step.cu; used by online.correction for the released 2 iterations).
+(kernels in online_first_step.cu; used by online.independent for the released 2 iterations).
 
 For one frame with input x (48), hidden pre-activation z0 = x·W0 + b0 (W units), h0 = relu(z0), and
 the loss gradients δ0 = dL/dz0 and δr = dL/dr, the W0 and W00 gradients are outer products,

@@ -13,8 +13,10 @@ from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.results import write_result_csv
 from pose_formats.skeleton import ACTIONS
 
-from .correction import (MODES, RELEASED_ENGINES, OnlineConfig, OnlineModel, refine_independent, refine_paper,
-                         refine_released)
+from .independent import refine_independent
+from .model import MODES, OnlineConfig, OnlineModel
+from .paper import refine_paper
+from .released import RELEASED_ENGINES, refine_released
 from .data import TWO_D_SOURCES, load_action, parse_actions, result_path
 from .weights import load_weights
 

@@ -1,6 +1,6 @@
 """Plain per-frame float64 NumPy loops of the three online modes (SPEC section 9), for tests only.
 
-Written from the definition, sharing no code with online.correction: θ is updated in place the way
+Written from the definition, sharing no code with the online package: θ is updated in place the way
 TensorFlow-1's Adam does, one frame and one iteration at a time.
 """
 import math

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cuda_kernels import online_released
-from online.correction import bone_matrix
+from online.model import bone_matrix
 
 
 def test_parent_entries_are_the_bone_matrix():

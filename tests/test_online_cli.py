@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from online.correction import OnlineConfig, OnlineModel, refine_independent, refine_released
+from online import OnlineConfig, OnlineModel, refine_independent, refine_released
 from online.weights import random_weights, save_weights
 from pose_formats.metrics import mpjpe
 from pose_formats.normalization import MaxMin

@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from online import correction
-from online.correction import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
+from online import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
+from online.independent import refine_after_first_step
+from online.model import loss_mask
 from online.weights import KEYS, random_weights, validate
 from online_reference import refine_reference
 
@@ -79,9 +80,9 @@ def test_float32_fast_path_at_full_width_recomputes_ill_conditioned_frames():
     weights = random_weights(1024, seed=11)
     model32 = OnlineModel(weights, np.float32)
     x, q = inputs(48, seed=5)
-    _, risky = correction._refine_after_first_step(
+    _, risky = refine_after_first_step(
         model32, model32.asarray(x), model32.asarray(q), OnlineConfig(), 1.0,
-        model32.asarray(correction.loss_mask(7)))
+        model32.asarray(loss_mask(7)))
     assert 0 < risky.sum() < len(x)
     refined = refine_independent(model32, x, q)
     expected = refine_reference(weights.as_dict(), x, q, "independent")

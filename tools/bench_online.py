@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times the online correction side by side in one run: a per-frame float32 NumPy loop (the way the
 released script ran: one frame at a time, full gradients and Adam on the weights) against the
-batched modes of online.correction on the current backend, and, where PyTorch with CUDA is installed
+batched modes of online on the current backend, and, where PyTorch with CUDA is installed
 (the GPU machine), a torch.func vmap version of independent mode, checked against ours. Prints
 frames/s and ratios to the loop. On a GPU the device memory is capped (--device-memory-gb), so a run
 over many frames shows that its chunks fit."""
@@ -15,8 +15,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from cuda_kernels import backend  # noqa: E402
-from online.correction import (OnlineConfig, OnlineModel, bone_matrix, loss_mask,  # noqa: E402
-                               refine_independent, refine_paper, refine_released)
+from online import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released  # noqa: E402
+from online.model import bone_matrix, loss_mask  # noqa: E402
 from online.weights import KEYS, load_weights, random_weights  # noqa: E402
 from pose_formats.normalization import MaxMin  # noqa: E402
 from pose_formats.skeleton import ACTIONS  # noqa: E402
