@@ -1,6 +1,6 @@
 """Online self-supervised correction (SPEC section 9), one module per concept: model (configuration,
 weights on the device, loss gradient), rows (the per-row engine), independent, paper and released
-(the modes), weights (the converter's files), data and predict (the command line). Never imports
+(the modes), weights (the converter's files), data and predict (tools/pred_v2.py). Never imports
 pycaffe."""
 from .independent import refine_independent
 from .model import MODES, OnlineConfig, OnlineModel

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
+from evaluation.metrics import mpjpe
 from online import OnlineConfig, OnlineModel, refine_independent, refine_released
 from online.weights import random_weights, save_weights
-from pose_formats.metrics import mpjpe
 from pose_formats.normalization import MaxMin
 from pose_formats.results import read_result_csv, write_result_csv
 
