@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from cuda_kernels import backend
-from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS, PARENTS, ROBUST_JOINTS
+from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS, ROBUST_JOINTS, bone_matrix
 
 MODES = ("released", "independent", "paper")
 RELEASED_PROJECTOR_SCALE = 1.0 / math.sqrt(1.0 + 1e-3)  # untrained batch-norm in the released TF graph
@@ -74,14 +74,6 @@ class OnlineConfig:
 
 
 
-def bone_matrix():
-    """B as a (32, 32) matrix: (z @ B)_j = z_parent(j) − z_j for each 2D coordinate j."""
-    parent_index = np.repeat(PARENTS * 2, 2) + np.tile([0, 1], NUM_JOINTS)
-    b = -np.eye(DIM_2D)
-    b[parent_index, np.arange(DIM_2D)] += 1.0
-    return b
-
-
 def loss_mask(mask_joint):
     k = np.ones(DIM_2D)
     if mask_joint is not None:
@@ -103,8 +95,8 @@ class OnlineModel:
         # Transposed copies so the backward products are plain row-major GEMMs.
         self.W00_T, self.W1_T, self.W2_T, self.W3_T, self.W4_T = (
             put(np.asarray(w).T) for w in (weights.W00, weights.W1, weights.W2, weights.W3, weights.W4))
-        self.bones = put(bone_matrix())
-        self.bones_T = put(bone_matrix().T)
+        self.bones = put(bone_matrix(2))
+        self.bones_T = put(bone_matrix(2).T)
         # largest |weight| per column: with the input's norm, the scale of a pre-activation's rounding
         self.W0_maxabs, self.W1_maxabs, self.W2_maxabs, self.W3_maxabs = (
             put(np.abs(np.asarray(w)).max(axis=0)) for w in (weights.W0, weights.W1, weights.W2, weights.W3))

@@ -20,3 +20,18 @@ ACTIONS = tuple(_SKELETON["actions"])                      # 15, action a is ACT
 
 DIM_2D = 2 * NUM_JOINTS    # 32
 DIM_3D = 3 * NUM_JOINTS    # 48
+
+
+def parent_entries(dim):
+    """(16·dim,) int64: for each entry of a flat pose (dim coordinates per joint, in joint order), the
+    entry of the same coordinate of its joint's parent. The one parent map that kernels and matrices
+    are derived from."""
+    return dim * np.repeat(PARENTS, dim) + np.tile(np.arange(dim), NUM_JOINTS)
+
+
+def bone_matrix(dim):
+    """B as a (16·dim, 16·dim) matrix: (z @ B)_e = z_parent(e) − z_e, the bone vectors of flat poses z."""
+    size = NUM_JOINTS * dim
+    b = -np.eye(size)
+    b[parent_entries(dim), np.arange(size)] += 1.0
+    return b

@@ -14,7 +14,8 @@ TRAINABLE = ("W0", "b0", "W00", "b00")
 
 
 def _bones(z):
-    """B(z)_j = z_parent(j) − z_j per 2D coordinate."""
+    """B(z)_j = z_parent(j) − z_j per 2D coordinate (from PARENTS itself, on purpose: an independent
+    reference to skeleton.bone_matrix)."""
     j = z.reshape(16, 2)
     return (j[PARENTS] - j).reshape(32)
 
