@@ -1,13 +1,13 @@
 """The 16-joint Human3.6M skeleton (pose_formats/data/skeleton16.json, a copy of shared/data)."""
-import json
 import os
 
 import numpy as np
 
+from .input_files import read_json
+
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
-with open(os.path.join(DATA_DIR, "skeleton16.json")) as _f:
-    _SKELETON = json.load(_f)
+_SKELETON = read_json(os.path.join(DATA_DIR, "skeleton16.json"))
 
 JOINTS = tuple(_SKELETON["joints"])
 NUM_JOINTS = len(JOINTS)                                   # 16
