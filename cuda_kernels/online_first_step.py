@@ -15,7 +15,7 @@ the sums are accurate to a few ulp in any order.
 
 The NumPy reference gathers each frame's active units, a block of frames at a time, and sums over
 them with one batched product (the fastest form on the CPU); the kernels give each output element a
-thread. float64 inputs stay float64 on both paths (the float32 path's risky frames are redone so).
+thread. float64 inputs stay float64 on both paths (the --float64 mode).
 """
 import numpy as np
 

@@ -33,8 +33,8 @@ def refine_paper(model, x, q, range_mm, config=OnlineConfig(), chunk_frames=None
     if range_mm.shape != (DIM_3D,):
         raise ValueError(f"range_mm must have {DIM_3D} values, got shape {range_mm.shape}")
     return refine_frames(model, x, q, config, "paper", config.max_iterations, converge_mm=config.converge_mm,
-                        fallback_mm=config.fallback_mm, range_mm=range_mm, chunk_frames=chunk_frames,
-                        memory_budget=memory_budget, progress=progress)
+                         fallback_mm=config.fallback_mm, range_mm=range_mm, chunk_frames=chunk_frames,
+                         memory_budget=memory_budget, progress=progress)
 
 
 def _robust_mean_mm(xp, delta, range_mm, joints):
@@ -44,38 +44,36 @@ def _robust_mean_mm(xp, delta, range_mm, joints):
 
 
 def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_mm=None, range_mm=None,
-                 chunk_frames=None, memory_budget=None, progress=None):
+                  chunk_frames=None, memory_budget=None, progress=None):
     """Independent frames through the per-row engine: up to `passes` forward passes each, stopping
     a frame early when its robust joints move less than `converge_mm` (None: never), and reporting
     the coarse pose where the result moved more than `fallback_mm` (None: never) from it.
 
-    The projector pass and the θ0 products run in float64 (see Conditioning in the module doc);
-    Adam's state and the offsets stay in model's dtype. Frames whose stop or fallback decision lies
-    within rounding of its threshold are decided again by the float64 model.
+    Everything runs in model's dtype (see Precision in online.model); frames whose stop or fallback
+    decision lies within DECISION_MARGIN of its threshold are decided again by the float64 model.
     """
     xp = model.xp
-    exact = model.float64()
     scale = config.scale_for(mode)
-    mask = exact.asarray(loss_mask(config.mask_joint))
-    range_dev = exact.asarray(range_mm) if range_mm is not None else None
-    margin = DECISION_MARGIN if model.checks_rounding else 0.0
+    mask = model.asarray(loss_mask(config.mask_joint))
+    range_dev = model.asarray(range_mm) if range_mm is not None else None
+    margin = DECISION_MARGIN if model.dtype != np.float64 else 0.0
     size = frames_per_chunk(RowState.bytes_per_row(model, fixed_inputs=True)
-                             + 16 * exact.dtype.itemsize * exact.projector_width,
-                             memory_budget, chunk_frames)
+                            + 16 * model.dtype.itemsize * model.projector_width,
+                            memory_budget, chunk_frames)
     refined = np.empty((len(x), DIM_3D), dtype=model.dtype)
     iterations = np.zeros(len(x), dtype=np.int64)
     kept_coarse = np.zeros(len(x), dtype=bool)
     for part in chunks(len(x), size):
-        xs, x_exact, q_exact = model.asarray(x[part]), exact.asarray(x[part]), exact.asarray(q[part])
+        xs, qs = model.asarray(x[part]), model.asarray(q[part])
         rows = xp.arange(part.stop - part.start)
         state = RowState(model, len(rows), fixed_inputs=True)
-        out = exact.xp.empty_like(x_exact)
+        out = xp.empty_like(xs)
         used = xp.zeros(len(rows), dtype=xp.int64)
         undecided = xp.zeros(len(rows), dtype=bool)  # a decision within rounding of its threshold
         previous = None
         for k in range(1, passes + 1):
             shifted = state if k > 1 else None
-            z0, h0, r = forward_rows(model, exact, xs, x_exact, shifted)
+            z0, h0, r = forward_rows(model, xs, shifted)
             done = xp.zeros(len(rows), dtype=bool) if k < passes else xp.ones(len(rows), dtype=bool)
             if converge_mm is not None and previous is not None:
                 moved = _robust_mean_mm(xp, r - previous, range_dev, config.robust_joints)
@@ -88,14 +86,14 @@ def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_
                 break
             keep = ~done
             if not bool(keep.all()):
-                rows, xs, x_exact, q_exact = rows[keep], xs[keep], x_exact[keep], q_exact[keep]
+                rows, xs, qs = rows[keep], xs[keep], qs[keep]
                 z0, h0, r = z0[keep], h0[keep], r[keep]
                 state.take(keep)
-            grads = grads_rows(model, exact, xs, q_exact, z0, h0, r, shifted, scale, mask)
+            grads = grads_rows(model, xs, qs, z0, h0, r, shifted, scale, mask)
             state.adam_update(grads, config.adam_lr(k), config, offset="set" if k == 1 else "add")
             previous = r
         if fallback_mm is not None:
-            coarse = exact.asarray(x[part])
+            coarse = model.asarray(x[part])
             distance = _robust_mean_mm(xp, out - coarse, range_dev, config.robust_joints)
             far = distance > fallback_mm
             if margin:
@@ -106,7 +104,8 @@ def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_
         iterations[part] = backend.to_host(used)
         redo = part.start + np.flatnonzero(backend.to_host(undecided))
         if len(redo):
-            again = refine_frames(exact, x[redo], q[redo], config, mode, passes, converge_mm, fallback_mm, range_mm)
+            again = refine_frames(model.float64(), x[redo], q[redo], config, mode, passes, converge_mm, fallback_mm,
+                                  range_mm)
             refined[redo], iterations[redo], kept_coarse[redo] = again.refined, again.iterations, again.kept_coarse
         if progress is not None:
             progress(part.stop - part.start)

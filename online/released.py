@@ -65,8 +65,8 @@ def _released_rows(model, xs, qs, lengths, config, mask, progress):
         x, q = xs[s, :n_rows], qs[s, :n_rows]
         for k in range(1, config.iterations + 1):
             shifted = state if k > 1 else None  # θ is reset to θ0 for every frame
-            z0, h0, r = forward_rows(model, model, x, x, shifted)
-            grads = grads_rows(model, model, x, q, z0, h0, r, shifted, scale, mask)
+            z0, h0, r = forward_rows(model, x, shifted)
+            grads = grads_rows(model, x, q, z0, h0, r, shifted, scale, mask)
             last = k == config.iterations
             if last:
                 out[s, :n_rows] = r

@@ -78,30 +78,23 @@ class RowState:
                 online_adam.vector_step(*state, grads[k], *adam, scratch=self._scratch[k])
 
 
-def forward_rows(model, exact, x, x_exact, state):
-    """r(x) with θ = θ0 − (the state's offsets) per row (state None: θ0). Returns (z0, h0, r) in
-    exact's dtype.
-
-    `exact` computes the θ0 products (model itself, or its float64 twin); the offset products stay
-    in model's dtype: offsets are ~1e-3 of the weights, so their rounding is as small.
-    """
-    z0 = x_exact @ exact.W0 + exact.b0
+def forward_rows(model, x, state):
+    """r(x) with θ = θ0 − (the state's offsets) per row (state None: θ0). Returns (z0, h0, r)."""
+    z0 = x @ model.W0 + model.b0
     if state is not None:
         z0 -= state.z0_offset(x)
-    h0 = exact.xp.maximum(z0, 0)
-    r = h0 @ exact.W00 + exact.b00
+    h0 = model.xp.maximum(z0, 0)
+    r = h0 @ model.W00 + model.b00
     if state is not None:
-        r -= state.r_offset(h0.astype(model.dtype, copy=False))
+        r -= state.r_offset(h0)
     return z0, h0, r
 
 
-def grads_rows(model, exact, x, q_exact, z0, h0, r, state, scale, mask):
-    """Per-row gradients of L with respect to θ in model's dtype, the weight ones as outer-product
-    factors; the projector pass and θ0 products in exact's dtype."""
-    grad_r, _ = loss_grad_r(exact, r, q_exact, scale, mask)
-    grad_h0 = grad_r @ exact.W00_T
+def grads_rows(model, x, q, z0, h0, r, state, scale, mask):
+    """Per-row gradients of L with respect to θ, the weight ones as outer-product factors."""
+    grad_r = loss_grad_r(model, r, q, scale, mask)
+    grad_h0 = grad_r @ model.W00_T
     if state is not None:
-        grad_h0 -= state.grad_h0_offset(grad_r.astype(model.dtype, copy=False))
-    grad_z0 = (grad_h0 * (z0 > 0)).astype(model.dtype, copy=False)
-    grad_r = grad_r.astype(model.dtype, copy=False)
-    return {"W0": (x, grad_z0), "b0": grad_z0, "W00": (h0.astype(model.dtype, copy=False), grad_r), "b00": grad_r}
+        grad_h0 -= state.grad_h0_offset(grad_r)
+    grad_z0 = grad_h0 * (z0 > 0)
+    return {"W0": (x, grad_z0), "b0": grad_z0, "W00": (h0, grad_r), "b00": grad_r}
