@@ -1,5 +1,5 @@
 """The first Adam step of independent-mode online correction, without per-frame weight copies
-(kernels in online_first_step.cu; used by online.correction for the released 2 iterations).
+(kernels in online_first_step.cu; used by online.independent for the released 2 iterations).
 
 For one frame with input x (48), hidden pre-activation z0 = x·W0 + b0 (W units), h0 = relu(z0), and
 the loss gradients δ0 = dL/dz0 and δr = dL/dr, the W0 and W00 gradients are outer products,
@@ -15,7 +15,7 @@ the sums are accurate to a few ulp in any order.
 
 The NumPy reference gathers each frame's active units, a block of frames at a time, and sums over
 them with one batched product (the fastest form on the CPU); the kernels give each output element a
-thread. float64 inputs stay float64 on both paths (the float32 path's risky frames are redone so).
+thread. float64 inputs stay float64 on both paths (the --float64 mode).
 """
 import numpy as np
 

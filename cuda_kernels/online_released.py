@@ -17,7 +17,8 @@ float64 definition both are checked against.
 """
 import numpy as np
 
-from pose_formats.skeleton import DIM_2D, DIM_3D, PARENTS
+from pose_formats import skeleton
+from pose_formats.skeleton import DIM_2D, DIM_3D
 
 from . import launch
 
@@ -31,7 +32,7 @@ WEIGHT_NAMES = ("W0", "b0", "W00", "b00", "W00_T", "W1", "b1", "W1_T", "W2", "b2
 
 def parent_entries():
     """(32,) int32: for each 2D entry (2·joint + coordinate), the entry of its joint's parent."""
-    return (2 * np.repeat(PARENTS, 2) + np.tile([0, 1], len(PARENTS))).astype(np.int32)
+    return skeleton.parent_entries(2).astype(np.int32)
 
 
 def _state_size(rows, refine_width):

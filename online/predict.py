@@ -8,14 +8,17 @@ import numpy as np
 from tqdm import tqdm
 
 from cuda_kernels import backend
-from pose_formats.metrics import mpjpe
+from evaluation.metrics import mpjpe
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
+from pose_formats.per_action import parse_actions, result_path
 from pose_formats.results import write_result_csv
 from pose_formats.skeleton import ACTIONS
 
-from .correction import (MODES, RELEASED_ENGINES, OnlineConfig, OnlineModel, refine_independent, refine_paper,
-                         refine_released)
-from .data import TWO_D_SOURCES, load_action, parse_actions, result_path
+from .data import TWO_D_SOURCES, load_action
+from .independent import refine_independent
+from .model import MODES, OnlineConfig, OnlineModel
+from .paper import refine_paper
+from .released import RELEASED_ENGINES, refine_released
 from .weights import load_weights
 
 

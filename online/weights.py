@@ -6,12 +6,15 @@ named `.npz` read with `allow_pickle=False`; the released format, a pickled Pyth
 arrays in that order, runs arbitrary code when loaded and is read only on explicit request.
 """
 import dataclasses
+import io
 import math
 import pickle
+import zipfile
 
 import numpy as np
 
 from pose_formats.atomic import atomic_write
+from pose_formats.input_files import read_bytes
 from pose_formats.skeleton import DIM_2D, DIM_3D
 
 KEYS = ("W0", "b0", "W00", "b00", "W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4")
@@ -93,23 +96,22 @@ def load_weights(path, legacy_pickle=False):
 
     A pickle can execute code when loaded: pass `legacy_pickle=True` only for files you trust.
     """
-    with open(path, "rb") as f:
-        magic = f.read(len(_ZIP_MAGIC))
-    if magic == _ZIP_MAGIC:
+    data = read_bytes(path)
+    if data.startswith(_ZIP_MAGIC):
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except ValueError as e:  # an object array inside needs pickle: refused
-            raise ValueError(f"{path}: unreadable .npz weights ({e})") from None
+        # ValueError: an object array inside needs pickle (refused); the others: a damaged archive
+        except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
+            raise ValueError(f"{path}: unreadable .npz weights ({type(e).__name__}: {e})") from None
         return validate(arrays, path)
     if not legacy_pickle:
         raise ValueError(f"{path}: not an .npz file; if it is a released-format pickle you trust, "
                          "load it with legacy_pickle=True (--legacy-pickle)")
-    with open(path, "rb") as f:
-        try:
-            obj = pickle.load(f, encoding="latin1")  # latin1: the released files were written by Python 2
-        except Exception as e:
-            raise ValueError(f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
+    try:
+        obj = pickle.loads(data, encoding="latin1")  # latin1: the released files were written by Python 2
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
     if not isinstance(obj, (list, tuple)) or len(obj) != len(KEYS):
         raise ValueError(f"{path}: legacy pickle must hold a list of {len(KEYS)} arrays "
                          f"({' '.join(KEYS)}), found {type(obj).__name__}"

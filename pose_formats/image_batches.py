@@ -14,8 +14,6 @@ import numpy as np
 
 from .listfile import read_list_file
 
-cv2.setNumThreads(1)  # parallelism comes from our decode threads; OpenCV's own pool would fight them
-
 
 def transform_image(bgr, new_height, new_width, mean_value, scale, out=None):
     """(H, W, 3) uint8 BGR -> (3, new_height, new_width) float32 (written into `out` when given), as
@@ -83,6 +81,8 @@ class ListFileBatches:
         self.transform = (new_height, new_width, mean_value, scale)   # load_image's arguments
         self.batch_size = batch_size
         self.sampler = BatchSampler(len(self.paths), batch_size, shuffle_batch, shuffle_lines, seed)
+        # Parallelism comes from these decode threads; OpenCV's own pool (process-wide) would fight them.
+        cv2.setNumThreads(1)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
         self._ready = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from .atomic import atomic_write
+from .input_files import text_lines
 
 LABEL_DIM_2D3D = 81
 LABEL_DIM_2D = 33
@@ -27,18 +28,17 @@ def read_list_file(path, label_dim, root_folder=None, clip_marker=True):
     """
     image_paths = []
     rows = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}:"
-            image_path, values = _parse_line(line, label_dim, where)
-            if clip_marker and values[-1] not in (0.0, 1.0):
-                raise ValueError(f"{where} clip marker (value {label_dim}) must be 0 or 1, found {values[-1]:g}")
-            if root_folder is not None and not os.path.isfile(os.path.join(root_folder, image_path)):
-                raise ValueError(f"{where} image {image_path!r} not found under {root_folder!r}")
-            image_paths.append(image_path)
-            rows.append(values)
+    for lineno, line in enumerate(text_lines(path), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}:"
+        image_path, values = _parse_line(line, label_dim, where)
+        if clip_marker and values[-1] not in (0.0, 1.0):
+            raise ValueError(f"{where} clip marker (value {label_dim}) must be 0 or 1, found {values[-1]:g}")
+        if root_folder is not None and not os.path.isfile(os.path.join(root_folder, image_path)):
+            raise ValueError(f"{where} image {image_path!r} not found under {root_folder!r}")
+        image_paths.append(image_path)
+        rows.append(values)
     if not rows:
         raise ValueError(f"{path}: empty list file (no frames)")
     return image_paths, np.array(rows, dtype=np.float32)

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from .input_files import text_lines
 from .skeleton import DATA_DIR, DIM_3D
 
 DEFAULT_MAX_MIN = os.path.join(DATA_DIR, "16point_mean_limb_scaled_max_min.csv")
@@ -15,17 +16,16 @@ class MaxMin:
     def __init__(self, path=DEFAULT_MAX_MIN):
         self.path = path
         rows = []
-        with open(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    values = [float(v) for v in line.strip().split(",")]
-                except ValueError as e:
-                    raise ValueError(f"{path}:{lineno}: not a row of numbers ({e})") from None
-                if len(values) != DIM_3D:
-                    raise ValueError(f"{path}:{lineno}: expected {DIM_3D} values, found {len(values)}")
-                rows.append(values)
+        for lineno, line in enumerate(text_lines(path), 1):
+            if not line.strip():
+                continue
+            try:
+                values = [float(v) for v in line.strip().split(",")]
+            except ValueError as e:
+                raise ValueError(f"{path}:{lineno}: not a row of numbers ({e})") from None
+            if len(values) != DIM_3D:
+                raise ValueError(f"{path}:{lineno}: expected {DIM_3D} values, found {len(values)}")
+            rows.append(values)
         if len(rows) != 2:
             raise ValueError(f"{path}: expected 2 rows (max, min) of {DIM_3D} values, found {len(rows)}")
         self.max = np.array(rows[0], dtype=np.float64)

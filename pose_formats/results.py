@@ -4,6 +4,7 @@
 import numpy as np
 
 from .atomic import atomic_write
+from .input_files import text_lines
 from .listfile import finite_float
 
 
@@ -32,24 +33,23 @@ def read_result_csv(path, width):
     """(indices (N,) int64, values (N, width) float64) of a result CSV.
 
     ValueError naming path:line for a wrong number of fields, a non-integer index, or a value that
-    is not a finite number. Blank lines are skipped.
+    is not a finite number. Blank lines are skipped; a file without lines holds no frames.
     """
     indices, rows = [], []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            fields = line.split(",")
-            if len(fields) != width + 1:
-                raise ValueError(f"{path}:{lineno}: expected {width + 1} fields (index and {width} values), "
-                                 f"found {len(fields)}")
-            try:
-                index = int(fields[0])
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: field 1 (index): {fields[0]!r} is not an integer") from None
-            row = [finite_float(text, f"{path}:{lineno}: field {k} (v{k - 1})")
-                   for k, text in enumerate(fields[1:], 2)]
-            indices.append(index)
-            rows.append(row)
+    for lineno, line in enumerate(text_lines(path), 1):
+        line = line.strip()
+        if not line:
+            continue
+        fields = line.split(",")
+        if len(fields) != width + 1:
+            raise ValueError(f"{path}:{lineno}: expected {width + 1} fields (index and {width} values), "
+                             f"found {len(fields)}")
+        try:
+            index = int(fields[0])
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: field 1 (index): {fields[0]!r} is not an integer") from None
+        row = [finite_float(text, f"{path}:{lineno}: field {k} (v{k - 1})")
+               for k, text in enumerate(fields[1:], 2)]
+        indices.append(index)
+        rows.append(row)
     return np.array(indices, dtype=np.int64), np.array(rows, dtype=np.float64).reshape(len(rows), width)

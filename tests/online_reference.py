@@ -1,6 +1,6 @@
 """Plain per-frame float64 NumPy loops of the three online modes (SPEC section 9), for tests only.
 
-Written from the definition, sharing no code with online.correction: θ is updated in place the way
+Written from the definition, sharing no code with the online package: θ is updated in place the way
 TensorFlow-1's Adam does, one frame and one iteration at a time.
 """
 import math
@@ -14,7 +14,8 @@ TRAINABLE = ("W0", "b0", "W00", "b00")
 
 
 def _bones(z):
-    """B(z)_j = z_parent(j) − z_j per 2D coordinate."""
+    """B(z)_j = z_parent(j) − z_j per 2D coordinate (from PARENTS itself, on purpose: an independent
+    reference to skeleton.bone_matrix)."""
     j = z.reshape(16, 2)
     return (j[PARENTS] - j).reshape(32)
 

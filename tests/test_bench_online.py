@@ -2,7 +2,7 @@
 per-frame loop is the released script's computation, so it must agree with the reference."""
 import numpy as np
 
-from online.correction import OnlineConfig
+from online import OnlineConfig
 from online.weights import random_weights
 from online_reference import refine_reference
 from tool_modules import load_tool

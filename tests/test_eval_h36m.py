@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from online.evaluation import PANEL
-from pose_formats.metrics import mpjpe, p_mpjpe
+from evaluation.figures import PANEL
+from evaluation.metrics import mpjpe, p_mpjpe
 from pose_formats.normalization import MaxMin
 from pose_formats.results import write_result_csv
 

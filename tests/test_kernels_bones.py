@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from cuda_kernels import bones
+from pose_formats import skeleton
 from pose_formats.skeleton import JOINTS, PARENTS
 
 SIZES = (1, 5, 37)
@@ -13,7 +14,8 @@ CHAIN_PARENTS = np.array([0, 0, 1, 2, 3, 4])
 
 
 def bone_matrix(parents, dim):
-    """The (J*dim, J*dim) matrix B with bones = poses @ B.T, built entry by entry."""
+    """The (J*dim, J*dim) matrix B with bones = poses @ B.T, built entry by entry from any parent list:
+    an independent reference on purpose, not derived from pose_formats.skeleton.parent_entries."""
     n_joints = len(parents)
     matrix = np.zeros((n_joints * dim, n_joints * dim))
     for joint in range(n_joints):
@@ -42,6 +44,14 @@ def test_forward_and_backward_match_the_linear_map(n, dim, parents):
     assert forward.dtype == np.float32 and backward.dtype == np.float32
     np.testing.assert_allclose(forward, poses.astype(np.float64) @ matrix.T, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(backward, grad_bones.astype(np.float64) @ matrix, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("dim", DIMS)
+def test_the_skeletons_bone_matrix_is_the_linear_map(dim):
+    """pose_formats.skeleton.bone_matrix (which online and the released kernel derive from) against the
+    entry-by-entry matrix, in its (z @ B) convention."""
+    np.testing.assert_array_equal(skeleton.bone_matrix(dim), bone_matrix(PARENTS, dim).T)
+    assert skeleton.parent_entries(dim).shape == (16 * dim,)
 
 
 def test_named_bones_of_the_skeleton():

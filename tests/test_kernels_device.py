@@ -17,7 +17,7 @@ import pytest
 from cuda_kernels import (backend, bones, inverted_order, joint_mask, launch, mpjpe, online_adam, online_first_step,
                           online_released)
 from emulated_cuda import emulated_cupy
-from online.correction import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
+from online import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
 from online.weights import random_weights
 from online_reference import refine_reference
 from pose_formats.normalization import MaxMin

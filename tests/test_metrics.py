@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pose_formats.metrics import joint_errors, mpjpe, p_mpjpe, procrustes_align
+from evaluation.metrics import joint_errors, mpjpe, p_mpjpe, procrustes_align
 
 
 def poses(n, seed=0):

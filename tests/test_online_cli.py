@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from online.correction import OnlineConfig, OnlineModel, refine_independent, refine_released
+from evaluation.metrics import mpjpe
+from online import OnlineConfig, OnlineModel, refine_independent, refine_released
 from online.weights import random_weights, save_weights
-from pose_formats.metrics import mpjpe
 from pose_formats.normalization import MaxMin
 from pose_formats.results import read_result_csv, write_result_csv
 
@@ -161,3 +161,18 @@ def test_released_kernel_engine_needs_a_gpu(layout, monkeypatch):
     rows = pred_v2(layout["results"], "--weights", layout["weights_path"], "--actions", "5",
                    "--released-engine", "rows", "--no-progress")
     assert rows.returncode == 0, rows.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "directory"])
+def test_damaged_weights_file_is_a_one_line_error(layout, damage):
+    path = layout["weights_path"]
+    data = path.read_bytes()
+    path.unlink()
+    if damage == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(data[:len(data) // 2] if damage == "truncated" else b"")
+    done = pred_v2(layout["results"], "--weights", path, "--actions", "5", "--no-progress")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and str(path) in done.stderr
+    assert not (layout["results"] / "result5_refined_norm.csv").exists()

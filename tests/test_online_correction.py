@@ -5,8 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from online import correction
-from online.correction import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
+from online import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
 from online.weights import KEYS, random_weights, validate
 from online_reference import refine_reference
 
@@ -73,21 +72,23 @@ def test_independent_matches_reference(small, n, chunk):
     assert relative_error(refine_independent(model32, x, q, chunk_frames=chunk), expected) < FP32_TOL
 
 
-def test_float32_fast_path_at_full_width_recomputes_ill_conditioned_frames():
-    """At full width a float32 gradient is not accurate enough for every frame (see the module doc);
-    the frames that rounding could move are detected and redone in float64."""
+def set_error(a, b):
+    """‖a − b‖ / ‖b‖ over a set of frames: the measure of agreement in online.model's doc."""
+    return float(np.linalg.norm(np.asarray(a, np.float64) - b) / np.linalg.norm(b))
+
+
+def test_plain_float32_at_full_width_agrees_with_the_definition():
+    """At full width, where some frames' gradients have entries near zero (see Precision in
+    online.model), the plain float32 path, with no float64 re-runs, stays within 1e-5 of the
+    float64 definition; the float64 model meets it to rounding."""
     weights = random_weights(1024, seed=11)
-    model32 = OnlineModel(weights, np.float32)
     x, q = inputs(48, seed=5)
-    _, risky = correction._refine_after_first_step(
-        model32, model32.asarray(x), model32.asarray(q), OnlineConfig(), 1.0,
-        model32.asarray(correction.loss_mask(7)))
-    assert 0 < risky.sum() < len(x)
-    refined = refine_independent(model32, x, q)
+    refined = refine_independent(OnlineModel(weights, np.float32), x, q)
     expected = refine_reference(weights.as_dict(), x, q, "independent")
+    assert refined.dtype == np.float32
+    assert set_error(refined, expected) < FP32_TOL
     assert relative_error(refined, expected) < FP32_TOL
-    exact = refine_independent(OnlineModel(weights, np.float64), x[risky], q[risky])
-    np.testing.assert_array_equal(refined[risky], exact.astype(np.float32))
+    assert relative_error(refine_independent(OnlineModel(weights, np.float64), x, q), expected) < FP64_TOL
 
 
 @pytest.mark.parametrize("iterations", [1, 3])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cuda_kernels import backend
-from online.correction import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
+from online import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
 from online.weights import random_weights
 from online_reference import refine_reference
 

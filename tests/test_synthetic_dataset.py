@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from pose_formats import synthetic as sy
+from pose_formats.synthetic import cameras, motions
+from pose_formats.synthetic import dataset as writer
 from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D, read_list_file
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.skeleton import ACTIONS, MASK_2D_JOINT, PARENTS
@@ -111,7 +113,7 @@ def test_clip_markers_start_every_fifth_line(dataset):
             clip = paths[start:start + 5]
             assert len({os.path.dirname(p) for p in clip}) == 1
             frames = [int(os.path.splitext(os.path.basename(p))[0]) for p in clip]
-            assert np.all(np.diff(frames) == sy.KEEP_EVERY) and frames[0] % 25 == 0
+            assert np.all(np.diff(frames) == motions.KEEP_EVERY) and frames[0] % 25 == 0
 
 
 @pytest.mark.parametrize("whole, folder", [(sy.LIST_TEST, "test"), (sy.LIST_TEST_P3, "test_p3")])
@@ -196,10 +198,31 @@ def test_existing_output_and_interrupted_runs(tmp_path, monkeypatch):
     def broken(job):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sy, "render_sequence", broken)
+    monkeypatch.setattr(writer, "render_sequence", broken)
     with pytest.raises(KeyboardInterrupt):
         sy.generate(str(out), tiny, workers=1, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["data"] and os.listdir(out) == ["keep"]
     monkeypatch.undo()
     sy.generate(str(out), tiny, workers=1, overwrite=True)
     assert "keep" not in os.listdir(out) and sorted(os.listdir(tmp_path)) == ["data"]
+
+
+def raised_poses(seed, subject, action, frames):
+    """A motion source other than the default: the sinusoid table's poses 300 mm higher."""
+    return motions.sequence_world_poses(seed, subject, action, frames) + np.array([0.0, 300.0, 0.0])
+
+
+def test_motion_source_is_a_parameter(tmp_path):
+    """The writer takes each sequence's world poses from the motion source it is given."""
+    config = dataclasses.replace(CONFIG, image_size=16, train_subjects=("S1",), test_subjects=("S9",),
+                                 frames_per_action=5, cameras=1)
+    meta = sy.generate(str(tmp_path / "data"), config, workers=1, motion_source=raised_poses)
+    assert meta["motion_source"] == f"{__name__}.raised_poses"
+    raw = dict(np.load(tmp_path / "data" / sy.RAW_POSES, allow_pickle=False))
+    first = raw["image_path"] == raw["image_path"][0].rsplit("/", 1)[0] + "/000000.png"
+    camera = cameras.camera_rig()[int(raw["camera"][first][0]) - 1]
+    subject, action = str(raw["subject"][first][0]), int(raw["action"][first][0])
+    world = raised_poses(config.seed, subject, action, config.frames_per_action)[0]
+    np.testing.assert_allclose(raw["joints_cam_mm"][first][0], camera.to_camera(world), atol=1e-9)
+    default = motions.sequence_world_poses(config.seed, subject, action, config.frames_per_action)[0]
+    assert not np.allclose(raw["joints_cam_mm"][first][0], camera.to_camera(default))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from pose_formats import synthetic as sy
+from pose_formats.synthetic import cameras, kinematics, labels, motions, subjects
 from pose_formats.normalization import MaxMin
 from pose_formats.skeleton import ACTIONS, BONE_MM, LEFT_RIGHT_PAIRS, PARENTS
 
@@ -16,29 +17,29 @@ def bone_lengths(poses):
 
 def body_frame_poses(action, subject="S1", seed=0):
     """Root-relative poses without the heading, so actions compare regardless of where they face."""
-    style = sy.action_style(seed, subject, action)
-    times = style.time_offset_s + np.arange(FRAMES) * sy.KEEP_EVERY / sy.FPS
-    angles = sy.joint_angles(sy.ACTION_MOTIONS[ACTIONS[action - 1]], style, times)
-    return sy.forward_kinematics(sy.subject_bone_lengths(seed, subject), angles, np.zeros(FRAMES))
+    style = motions.action_style(seed, subject, action)
+    times = style.time_offset_s + np.arange(FRAMES) * motions.KEEP_EVERY / motions.FPS
+    angles = motions.joint_angles(motions.ACTION_MOTIONS[ACTIONS[action - 1]], style, times)
+    return kinematics.forward_kinematics(subjects.subject_bone_lengths(seed, subject), angles, np.zeros(FRAMES))
 
 
 def test_subject_bones_vary_around_the_mean_and_are_symmetric():
-    bones = np.array([sy.subject_bone_lengths(0, s) for s in SUBJECTS])
+    bones = np.array([subjects.subject_bone_lengths(0, s) for s in SUBJECTS])
     ratio = bones[:, 1:] / BONE_MM[1:]
     assert np.all(np.abs(ratio - 1) <= 0.08)
     assert np.ptp(ratio[:, 1]) > 0.02            # subjects differ
     for first, second in LEFT_RIGHT_PAIRS:
         np.testing.assert_array_equal(bones[:, first], bones[:, second])
-    np.testing.assert_array_equal(sy.subject_bone_lengths(0, "S5"), bones[1])
-    assert not np.allclose(sy.subject_bone_lengths(1, "S5"), bones[1])
+    np.testing.assert_array_equal(subjects.subject_bone_lengths(0, "S5"), bones[1])
+    assert not np.allclose(subjects.subject_bone_lengths(1, "S5"), bones[1])
 
 
 @pytest.mark.parametrize("action", range(1, 16))
 def test_kinematics_keeps_the_subjects_bones_feet_on_the_floor(action):
-    poses = sy.sequence_world_poses(0, "S7", action, FRAMES)
-    np.testing.assert_allclose(bone_lengths(poses), np.broadcast_to(sy.subject_bone_lengths(0, "S7")[1:],
+    poses = motions.sequence_world_poses(0, "S7", action, FRAMES)
+    np.testing.assert_allclose(bone_lengths(poses), np.broadcast_to(subjects.subject_bone_lengths(0, "S7")[1:],
                                                                     (FRAMES, 15)), atol=1e-9)
-    np.testing.assert_allclose(np.minimum(poses[:, 3, 1], poses[:, 6, 1]), sy.ANKLE_HEIGHT_MM, atol=1e-9)
+    np.testing.assert_allclose(np.minimum(poses[:, 3, 1], poses[:, 6, 1]), motions.ANKLE_HEIGHT_MM, atol=1e-9)
     assert np.all(poses[:, 9, 1] > poses[:, 0, 1])                 # head above pelvis
     assert np.all(poses[:, 8, 1] > poses[:, 7, 1])                 # trunk not upside down
     # Smooth motion: no joint jumps more than 25 cm between kept frames (0.1 s).
@@ -56,25 +57,25 @@ def test_actions_have_distinct_motions():
     for walk in ("Walking", "WalkDog", "WalkTogether"):
         for still in ("Sitting", "Waiting", "Eating", "Photo"):
             assert energy[walk] > 2 * energy[still], (walk, still, energy)
-    pelvis_height = {ACTIONS[a - 1]: sy.sequence_world_poses(0, "S1", a, FRAMES)[:, 0, 1].mean()
+    pelvis_height = {ACTIONS[a - 1]: motions.sequence_world_poses(0, "S1", a, FRAMES)[:, 0, 1].mean()
                      for a in range(1, 16)}
     assert pelvis_height["Sitting"] < pelvis_height["Walking"] - 300
     assert pelvis_height["Eating"] < pelvis_height["Directions"] - 300
 
 
 def test_motion_depends_on_seed_subject_and_time():
-    a = sy.sequence_world_poses(0, "S1", 14, 10)
-    np.testing.assert_array_equal(a, sy.sequence_world_poses(0, "S1", 14, 10))
-    assert not np.allclose(a, sy.sequence_world_poses(1, "S1", 14, 10))
-    assert not np.allclose(a, sy.sequence_world_poses(0, "S5", 14, 10))
+    a = motions.sequence_world_poses(0, "S1", 14, 10)
+    np.testing.assert_array_equal(a, motions.sequence_world_poses(0, "S1", 14, 10))
+    assert not np.allclose(a, motions.sequence_world_poses(1, "S1", 14, 10))
+    assert not np.allclose(a, motions.sequence_world_poses(0, "S5", 14, 10))
     assert not np.allclose(a[0], a[5])
 
 
 def test_camera_rig():
-    cameras = sy.camera_rig()
-    assert len(cameras) == 4
-    assert len({c.azimuth_deg for c in cameras}) == 4 and len({c.height_mm for c in cameras}) == 4
-    for c in cameras:
+    rig = cameras.camera_rig()
+    assert len(rig) == 4
+    assert len({c.azimuth_deg for c in rig}) == 4 and len({c.height_mm for c in rig}) == 4
+    for c in rig:
         np.testing.assert_allclose(c.rotation @ c.rotation.T, np.eye(3), atol=1e-12)
         assert np.linalg.det(c.rotation) == pytest.approx(1)
         assert 1140 < c.fx < 1150 and 1140 < c.fy < 1150
@@ -86,8 +87,8 @@ def test_camera_rig():
 
 def test_subjects_stay_4_to_6_metres_away_and_in_front_of_every_camera():
     for a in range(1, 16):
-        poses = sy.sequence_world_poses(0, "S11", a, FRAMES)
-        for c in sy.camera_rig():
+        poses = motions.sequence_world_poses(0, "S11", a, FRAMES)
+        for c in cameras.camera_rig():
             depth = c.to_camera(poses)[..., 2]
             assert depth.min() > 3500 and depth.max() < 6800
 
@@ -97,8 +98,8 @@ def test_normalised_3d_labels_mostly_within_the_max_min_table():
     values = []
     for s in SUBJECTS:
         for a in range(1, 16):
-            poses = sy.sequence_world_poses(0, s, a, 10)
-            for c in sy.camera_rig():
+            poses = motions.sequence_world_poses(0, s, a, 10)
+            for c in cameras.camera_rig():
                 cam = c.to_camera(poses)
                 values.append(max_min.normalize((cam - cam[:, :1]).reshape(10, -1))[:, 3:])
     values = np.concatenate(values)
@@ -107,9 +108,9 @@ def test_normalised_3d_labels_mostly_within_the_max_min_table():
 
 
 def test_clip_markers_and_crop_boxes():
-    np.testing.assert_array_equal(sy.clip_markers(10), [0, 1, 1, 1, 1, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(labels.clip_markers(10), [0, 1, 1, 1, 1, 0, 1, 1, 1, 1])
     joints = np.array([[[100.0, 200.0], [300.0, 260.0], [150.0, 240.0]]])
-    np.testing.assert_allclose(sy.crop_boxes(joints, 1.5), [[50.0, 80.0, 300.0]])
+    np.testing.assert_allclose(labels.crop_boxes(joints, 1.5), [[50.0, 80.0, 300.0]])
 
 
 def test_config_validation():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times the online correction side by side in one run: a per-frame float32 NumPy loop (the way the
 released script ran: one frame at a time, full gradients and Adam on the weights) against the
-batched modes of online.correction on the current backend, and, where PyTorch with CUDA is installed
+batched modes of online on the current backend, and, where PyTorch with CUDA is installed
 (the GPU machine), a torch.func vmap version of independent mode, checked against ours. Prints
 frames/s and ratios to the loop. On a GPU the device memory is capped (--device-memory-gb), so a run
 over many frames shows that its chunks fit."""
@@ -15,11 +15,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from cuda_kernels import backend  # noqa: E402
-from online.correction import (OnlineConfig, OnlineModel, bone_matrix, loss_mask,  # noqa: E402
-                               refine_independent, refine_paper, refine_released)
+from online import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released  # noqa: E402
+from online.model import loss_mask  # noqa: E402
 from online.weights import KEYS, load_weights, random_weights  # noqa: E402
 from pose_formats.normalization import MaxMin  # noqa: E402
-from pose_formats.skeleton import ACTIONS  # noqa: E402
+from pose_formats.skeleton import ACTIONS, bone_matrix  # noqa: E402
 
 
 def per_frame_loop(weights, x, q, config, mode):
@@ -31,7 +31,7 @@ def per_frame_loop(weights, x, q, config, mode):
     f32 = np.float32
     scale = f32(config.scale_for(mode))
     mask = loss_mask(config.mask_joint).astype(f32)
-    bones = bone_matrix().astype(f32)
+    bones = bone_matrix(2).astype(f32)
     trainable = ("W0", "b0", "W00", "b00")
     m = {k: np.zeros_like(w[k]) for k in trainable}
     v = {k: np.zeros_like(w[k]) for k in trainable}
@@ -93,7 +93,7 @@ def torch_vmap_independent(weights, config, device="cuda"):
     torch.backends.cuda.matmul.allow_tf32 = False
     w = {k: torch.as_tensor(np.asarray(getattr(weights, k), np.float32), device=device) for k in KEYS}
     mask = torch.as_tensor(loss_mask(config.mask_joint), dtype=torch.float32, device=device)
-    bones = torch.as_tensor(bone_matrix(), dtype=torch.float32, device=device)
+    bones = torch.as_tensor(bone_matrix(2), dtype=torch.float32, device=device)
     scale = config.scale_for("independent")
     b1, b2, eps, lr1 = config.beta1, config.beta2, config.eps, config.adam_lr(1)
 

@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from online.evaluation import main  # noqa: E402
+from evaluation.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

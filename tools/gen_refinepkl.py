@@ -11,7 +11,9 @@ import sys
 os.environ.setdefault("GLOG_minloglevel", "2")  # Caffe's per-layer INFO log would bury the result line
 
 from caffe.proto import caffe_pb2
+from google.protobuf.message import DecodeError
 from online.weights import KEYS, LAYERS, save_weights
+from pose_formats.input_files import check_file, read_bytes
 
 DEFAULT_PROTOTXT = "prototxt/deploy.prototxt"
 
@@ -19,8 +21,10 @@ DEFAULT_PROTOTXT = "prototxt/deploy.prototxt"
 def caffemodel_shapes(path):
     """{layer name: [blob shapes]} of a caffemodel, read without building a net."""
     model = caffe_pb2.NetParameter()
-    with open(path, "rb") as f:
-        model.ParseFromString(f.read())
+    try:
+        model.ParseFromString(read_bytes(path))
+    except DecodeError as e:
+        raise ValueError(f"{path}: not a readable caffemodel ({e})") from None
     layers = model.layer or model.layers   # V1-format models keep their layers in `layers`
     return {l.name: [tuple(b.shape.dim) if b.HasField("shape") else (b.num, b.channels, b.height, b.width)
                      for b in l.blobs] for l in layers}
@@ -62,11 +66,9 @@ def main():
     parser.add_argument("--legacy-pickle", action="store_true", help="write the released pickled list")
     args = parser.parse_args()
     out = args.out or os.path.splitext(args.caffemodel)[0] + (".refine.pkl" if args.legacy_pickle else ".refine.npz")
-    for path in (args.caffemodel, args.prototxt):
-        if not os.path.isfile(path):
-            print(f"gen_refinepkl.py: {path} not found", file=sys.stderr)
-            return 1
     try:
+        for path in (args.caffemodel, args.prototxt):
+            check_file(path)   # before Caffe, which would abort on a missing prototxt
         weights = save_weights(out, export(args.caffemodel, args.prototxt), legacy_pickle=args.legacy_pickle)
     except ValueError as e:
         print(f"gen_refinepkl.py: {e}", file=sys.stderr)

@@ -6,7 +6,7 @@ the ground truth in the least-squares sense (Procrustes, reflections excluded).
 """
 import numpy as np
 
-from .skeleton import DIM_3D, NUM_JOINTS
+from pose_formats.skeleton import DIM_3D, NUM_JOINTS
 
 
 def _joints(poses, name):
