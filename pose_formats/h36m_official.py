@@ -42,7 +42,7 @@ P3_TEST_EVERY = 64          # Protocol #3 tests every 64th video frame of S11
 RECORDS = "h36m_sequences"
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True)
 class Sequence:
     subject: str
     action: int             # 1..15, ACTIONS[action - 1]
@@ -80,7 +80,8 @@ def parse_sequence_name(file_name):
 
 
 def find_sequences(root, subjects):
-    """(sorted Sequences of `subjects`, ignored files as 'path: reason')."""
+    """(Sequences of `subjects` in subject number, action, name and camera order; ignored files as
+    'path: reason')."""
     sequences, ignored = [], []
     for subject in subjects:
         folder = os.path.join(root, subject, "MyPoseFeatures", "D3_Positions_mono")
@@ -93,7 +94,7 @@ def find_sequences(root, subjects):
             else:
                 action, name, camera = parsed
                 sequences.append(Sequence(subject, action, name, camera))
-    return sorted(sequences), ignored
+    return sorted(sequences, key=lambda q: (int(q.subject[1:]), q.action, q.name, q.camera)), ignored
 
 
 def read_pose_cdf(path, values_per_frame):
@@ -169,7 +170,7 @@ def prepare_sequence(root, out, sequence, options):
         shutil.rmtree(staging, ignore_errors=True)
         return {**report, "status": "unreadable"}
     kept = kept_frames(min(pose_frames, video_frames))
-    for frame in wanted[len(kept):]:    # a short video: its last clips lose their images
+    for frame in wanted[len(kept):written]:    # a short video: its partial last clip loses its images
         os.unlink(os.path.join(staging, f"{frame:06d}.jpg"))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
