@@ -60,3 +60,42 @@ def write_h36m_sequence(root, subject, name, camera, action, frames, video_frame
                    px.reshape(frames, 64))
     write_video(os.path.join(base, "Videos", f"{name}.{camera}.mp4"), px, video_frames)
     return joints, px
+
+
+def _struct_array(records, fields):
+    """A MATLAB struct array (1 x n) for scipy.io.savemat from a list of dicts."""
+    array = np.empty((1, len(records)), dtype=[(f, "O") for f in fields])
+    for k, record in enumerate(records):
+        for f in fields:
+            array[0, k][f] = record.get(f, np.zeros((0, 0)))
+    return array
+
+
+def write_mpii(root, images):
+    """mpii_human_pose_v1_u12_1.mat in MPII's nested layout, and its JPEGs (black with white dots at the
+    annotated joints). `images`: [(name, is_train, single_person (1-based), [person dicts])], a person
+    being {"points": {mpii id: (x, y)}, "objpos": (x, y), "scale": s}."""
+    from scipy.io import savemat
+    os.makedirs(os.path.join(root, "images"), exist_ok=True)
+    annolist = []
+    for name, _, _, people in images:
+        frame = np.zeros((240, 320, 3), np.uint8)
+        rects = []
+        for person in people:
+            points = [{"id": i, "x": float(x), "y": float(y), "is_visible": 1} for i, (x, y) in person["points"].items()]
+            for x, y in person["points"].values():
+                cv2.circle(frame, (int(round(x - 0.5)), int(round(y - 0.5))), 3, (255, 255, 255), -1)
+            rects.append({"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0, "scale": float(person["scale"]),
+                          "objpos": {"x": float(person["objpos"][0]), "y": float(person["objpos"][1])},
+                          "annopoints": ({"point": _struct_array(points, ("id", "x", "y", "is_visible"))}
+                                         if points else np.zeros((0, 0)))})
+        cv2.imwrite(os.path.join(root, "images", name), frame)
+        annolist.append({"image": {"name": name},
+                         "annorect": _struct_array(rects, ("x1", "y1", "x2", "y2", "scale", "objpos", "annopoints"))})
+    single = np.empty((len(images), 1), dtype=object)
+    for k, (_, _, chosen, _) in enumerate(images):
+        single[k, 0] = np.array(chosen, dtype=np.float64).reshape(-1, 1)
+    release = {"annolist": _struct_array(annolist, ("image", "annorect", "frame_sec", "vididx")),
+               "img_train": np.array([[int(t) for _, t, _, _ in images]]), "single_person": single,
+               "version": "12"}
+    savemat(os.path.join(root, "mpii_human_pose_v1_u12_1.mat"), {"RELEASE": release})

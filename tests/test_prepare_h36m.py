@@ -235,3 +235,29 @@ def test_bad_official_files_are_named(prepared, tmp_path, damage, message):
     assert run.returncode == 1
     assert run.stderr.startswith("prepare_h36m: ") and message in run.stderr, run.stderr
     assert not (tmp_path / "out" / "16skel_train_2d3d_clip.txt").exists()
+
+
+def test_caffe_test_runs_on_a_prepared_list(prepared, tmp_path):
+    """The demo's per-action test net (96x96 input: the data layer resizes the 128x128 crops) on the
+    prepared action-1 list, through `caffe test`, writes one result row per frame."""
+    caffe = pytest.importorskip("caffe")
+    from conftest import VENV
+    _, out, _, _ = prepared
+    demo = os.path.join(REPO, "prototxt", "demo")
+    weights = str(tmp_path / "demo.caffemodel")
+    caffe.Net(os.path.join(demo, "deploy.prototxt"), caffe.TEST).save(weights)
+    filled = tmp_path / "test1.prototxt"
+    fill = subprocess.run([sys.executable, os.path.join(REPO, "tools", "fill_test_prototxt.py"), "--data", str(out),
+                           os.path.join(demo, "test", "test_3d.prototxt"), "1", str(tmp_path / "results"), str(filled)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert fill.returncode == 0, fill.stderr
+    frames, iterations = map(int, fill.stdout.split()[:2])
+    assert (frames, iterations) == (35, 7)
+    env = {**os.environ, "PATH": os.path.join(VENV, "bin") + os.pathsep + os.environ["PATH"]}
+    run = subprocess.run([os.path.join(VENV, "bin", "caffe"), "test", "-model", str(filled), "-weights", weights,
+                          "-iterations", str(iterations)], capture_output=True, text=True, cwd=REPO, env=env,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = np.loadtxt(tmp_path / "results" / "result1_unnorm.csv", delimiter=",", ndmin=2)
+    assert result.shape == (35, 49)
+    np.testing.assert_array_equal(result[:, 0], np.arange(1, 36))
