@@ -12,6 +12,6 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["caffe_layers", "cuda_kernels", "pose_formats", "pose_formats.*", "online", "evaluation"]),
     package_data={"cuda_kernels": ["*.cu", "*.cuh"], "pose_formats": ["data/*"]},
-    install_requires=["numpy", "protobuf", "scipy", "scikit-image", "opencv-python-headless", "six", "tqdm"],
+    install_requires=["numpy", "protobuf", "scipy", "scikit-image", "opencv-python-headless", "six", "tqdm", "cdflib==1.3.16"],
     extras_require={"gpu": ["cupy-cuda13x"]},
 )

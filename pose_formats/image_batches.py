@@ -12,7 +12,7 @@ import threading
 import cv2
 import numpy as np
 
-from .listfile import read_list_file
+from .listfile import parse_list_file
 
 
 def transform_image(bgr, new_height, new_width, mean_value, scale, out=None):
@@ -29,10 +29,11 @@ def transform_image(bgr, new_height, new_width, mean_value, scale, out=None):
     return out
 
 
-def load_image(path, new_height, new_width, mean_value, scale, source="", out=None):
+def load_image(path, new_height, new_width, mean_value, scale, out=None):
+    """The transformed image, or None when OpenCV cannot read `path` (missing or not an image)."""
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"{source}: cannot read image {path!r}")
+        return None
     return transform_image(bgr, new_height, new_width, mean_value, scale, out)
 
 
@@ -75,12 +76,14 @@ class ListFileBatches:
     def __init__(self, source, root_folder, label_dim, batch_size, new_height, new_width,
                  mean_value=128.0, scale=1.0 / 256, shuffle_batch=False, shuffle_lines=False, seed=0,
                  prefetch=4, threads=2):
-        self.source = source
-        paths, self.labels = read_list_file(source, label_dim, root_folder=root_folder)
-        self.paths = [os.path.join(root_folder, p) for p in paths]
+        # Images are looked at when first read, not here: a stat of each of the ~300,000 lines of a
+        # released training list would be most of a net's set-up.
+        self.listing = parse_list_file(source, label_dim)
+        self.root_folder = root_folder
+        self.labels = self.listing.labels
         self.transform = (new_height, new_width, mean_value, scale)   # load_image's arguments
         self.batch_size = batch_size
-        self.sampler = BatchSampler(len(self.paths), batch_size, shuffle_batch, shuffle_lines, seed)
+        self.sampler = BatchSampler(len(self.labels), batch_size, shuffle_batch, shuffle_lines, seed)
         # Parallelism comes from these decode threads; OpenCV's own pool (process-wide) would fight them.
         cv2.setNumThreads(1)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
@@ -93,9 +96,13 @@ class ListFileBatches:
         indices, new_clip = self.sampler.next_batch()
         height, width = self.transform[:2]
         data = np.empty((len(indices), 3, height, width), np.float32)
-        # Each image is decoded and transformed straight into its slot of the batch.
-        list(self._pool.map(lambda k: load_image(self.paths[indices[k]], *self.transform, source=self.source,
-                                                 out=data[k]), range(len(indices))))
+        def load(k):  # decodes and transforms straight into the image's slot of the batch
+            path = os.path.join(self.root_folder, self.listing.image_paths[indices[k]])
+            return load_image(path, *self.transform, out=data[k])
+
+        for k, image in enumerate(self._pool.map(load, range(len(indices)))):
+            if image is None:
+                raise ValueError(self.listing.image_error(indices[k], self.root_folder))
         labels = self.labels[indices].copy()
         if new_clip:
             labels[0, -1] = 0.0

@@ -2,20 +2,54 @@
 
 K is 81 for 2D+3D lists (32 2D + 48 3D + clip marker) and 33 for 2D-only (MPII-style) lists
 (32 2D + clip marker). The last value is the LSTM clip marker: 0 on a clip's first frame, 1 elsewhere.
+The values follow the line's last space, as the released C++ reader split it, so image paths may
+contain spaces.
+
+The released training list has about 300,000 lines (24 million values): lines are split and values
+parsed with NumPy over blocks of the file. A file that this fast path does not accept whole (any bad
+line, but also tabs, CR line ends or padded fields) is read again line by line, which names the
+first bad line or reads the unusual layout.
 """
+import dataclasses
 import math
 import os
 
 import numpy as np
 
 from .atomic import atomic_write
-from .input_files import text_lines
+from .input_files import check_file, text_lines
 
 LABEL_DIM_2D3D = 81
 LABEL_DIM_2D = 33
 
 # 9 significant digits round-trip every float32 (FLT_DECIMAL_DIG); 8 do not always.
 _VALUE_FORMAT = "%.9g"
+_BLOCK_BYTES = 1 << 24   # the fast path's working set: a few copies of one block of lines
+
+# The released data set's list files (under data/h36m/ or the demo's data/synthetic/) and its meta file.
+LIST_TRAIN = "16skel_train_2d3d_clip.txt"
+LIST_TEST = "16skel_test_2d3d_clip.txt"
+LIST_TRAIN_P3 = "16skel_train_2d3d_p3_clip.txt"
+LIST_TEST_P3 = "16skel_test_2d3d_p3_clip.txt"
+LIST_MPII = "mpii_2d_train.txt"
+META = "meta.json"
+
+
+@dataclasses.dataclass
+class ListFile:
+    """A parsed list file: image paths as written, labels (N, K) float32 and each frame's line number."""
+    source: str
+    image_paths: list
+    labels: np.ndarray
+    line_numbers: np.ndarray
+
+    def image_error(self, index, root_folder):
+        """The message for frame `index` whose image cannot be read under `root_folder`."""
+        where = f"{self.source}:{self.line_numbers[index]}:"
+        image_path = self.image_paths[index]
+        if not os.path.isfile(os.path.join(root_folder, image_path)):
+            return f"{where} image {image_path!r} not found under {root_folder!r}"
+        return f"{where} cannot read image {image_path!r} under {root_folder!r}"
 
 
 def read_list_file(path, label_dim, root_folder=None, clip_marker=True):
@@ -23,25 +57,114 @@ def read_list_file(path, label_dim, root_folder=None, clip_marker=True):
 
     Every bad line raises ValueError naming `path:line:` and the fault: a missing path or value field,
     the wrong number of values, a non-numeric or non-finite value, a clip marker other than 0/1
-    (when `clip_marker`), or, when `root_folder` is given, an image that does not exist under it.
+    (when `clip_marker`), or, when `root_folder` is given, an image that does not exist under it
+    (checked here for every line; the data layers check lazily, see `parse_list_file`).
     Blank lines are skipped; a file without any frame is an error.
     """
-    image_paths = []
-    rows = []
+    listing = parse_list_file(path, label_dim, clip_marker)
+    if root_folder is not None:
+        for index, image_path in enumerate(listing.image_paths):
+            if not os.path.isfile(os.path.join(root_folder, image_path)):
+                raise ValueError(listing.image_error(index, root_folder))
+    return listing.image_paths, listing.labels
+
+
+def parse_list_file(path, label_dim, clip_marker=True):
+    """The list file as a ListFile, with every line checked but no image looked at: a reader names a
+    missing image with `ListFile.image_error` when it first reads it."""
+    check_file(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    parsed = _parse_blocks(data, label_dim)
+    if parsed is None:
+        parsed = _parse_lines(path, label_dim)
+    image_paths, labels, line_numbers = parsed
+    if not image_paths:
+        raise ValueError(f"{path}: empty list file (no frames)")
+    labels = labels.astype(np.float32)
+    if clip_marker:
+        bad = np.flatnonzero((labels[:, -1] != 0) & (labels[:, -1] != 1))
+        if len(bad):
+            raise ValueError(f"{path}:{line_numbers[bad[0]]}: clip marker (value {label_dim}) must be 0 or 1, "
+                             f"found {labels[bad[0], -1]:g}")
+    return ListFile(path, image_paths, labels, line_numbers)
+
+
+def _parse_blocks(data, label_dim):
+    """(paths, float64 labels, line numbers) for a file of plain `<path> <v1>,...` lines with LF ends
+    (blank lines allowed), or None when any line is not of that form."""
+    if b"\t" in data or b"\r" in data:
+        return None
+    paths, blocks, numbers = [], [], []
+    start, first_line = 0, 1
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + _BLOCK_BYTES) + 1 if start + _BLOCK_BYTES < len(data) else len(data)
+        if end <= start:          # one line longer than a block: read it line by line
+            return None
+        block = _parse_block(data[start:end], label_dim)
+        if block is None:
+            return None
+        block_paths, values, line_offsets, line_count = block
+        paths += block_paths
+        blocks.append(values)
+        numbers.append(line_offsets + first_line)
+        start, first_line = end, first_line + line_count
+    if not paths:
+        return [], np.zeros((0, label_dim)), np.zeros(0, np.int64)
+    return paths, np.concatenate(blocks), np.concatenate(numbers)
+
+
+def _parse_block(data, label_dim):
+    buf = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    if not data.endswith(b"\n"):
+        ends = np.append(ends, len(buf))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    line_count = len(ends)
+    nonblank = ends > starts
+    starts, ends = starts[nonblank], ends[nonblank]
+    if not len(ends):
+        return [], np.zeros((0, label_dim)), np.zeros(0, np.int64), line_count
+    spaces = np.flatnonzero(buf == ord(" "))
+    last = np.searchsorted(spaces, ends) - 1          # each line's last space
+    if np.any(last < 0) or np.any(spaces[last] <= starts):
+        return None                                   # no path, or a line that starts with a space
+    last = spaces[last]
+    if np.any(last == ends - 1):
+        return None                                   # trailing space
+    commas = np.flatnonzero(buf == ord(","))
+    if np.any(np.searchsorted(commas, ends) - np.searchsorted(commas, last) != label_dim - 1):
+        return None
+    # The values of all lines as one text: line ends become commas and each path, with the space after
+    # it, is blanked out (NumPy's reader skips whitespace between a comma and the next number).
+    text = buf.copy()
+    text[ends[:-1]] = ord(",")
+    path_lengths = last + 1 - starts
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(path_lengths)[:-1]]), path_lengths)
+    text[offsets + np.arange(len(offsets))] = ord(" ")
+    try:
+        values = np.fromstring(text.tobytes(), dtype=np.float64, sep=",")
+    except ValueError:                                # a field that is not a number
+        return None
+    if values.size != len(ends) * label_dim or not np.all(np.isfinite(values)):
+        return None
+    try:
+        paths = [data[s:e].decode() for s, e in zip(starts.tolist(), last.tolist())]
+    except UnicodeDecodeError:                        # the line-by-line reader names the file
+        return None
+    return paths, values.reshape(-1, label_dim), np.flatnonzero(nonblank), line_count
+
+
+def _parse_lines(path, label_dim):
+    image_paths, rows, numbers = [], [], []
     for lineno, line in enumerate(text_lines(path), 1):
         if not line.strip():
             continue
-        where = f"{path}:{lineno}:"
-        image_path, values = _parse_line(line, label_dim, where)
-        if clip_marker and values[-1] not in (0.0, 1.0):
-            raise ValueError(f"{where} clip marker (value {label_dim}) must be 0 or 1, found {values[-1]:g}")
-        if root_folder is not None and not os.path.isfile(os.path.join(root_folder, image_path)):
-            raise ValueError(f"{where} image {image_path!r} not found under {root_folder!r}")
+        image_path, values = _parse_line(line, label_dim, f"{path}:{lineno}:")
         image_paths.append(image_path)
         rows.append(values)
-    if not rows:
-        raise ValueError(f"{path}: empty list file (no frames)")
-    return image_paths, np.array(rows, dtype=np.float32)
+        numbers.append(lineno)
+    return image_paths, np.array(rows, dtype=np.float64).reshape(-1, label_dim), np.array(numbers, np.int64)
 
 
 def _parse_line(line, label_dim, where):
@@ -51,12 +174,12 @@ def _parse_line(line, label_dim, where):
         if "," in only or _is_number(only):
             raise ValueError(f"{where} missing image path before the values")
         raise ValueError(f"{where} missing values after image path {only!r}")
-    if len(fields) > 2:
-        raise ValueError(f"{where} expected '<image path> <v1>,...,<v{label_dim}>' (2 fields separated by "
-                         f"whitespace), found {len(fields)} fields")
-    image_path, text = fields
+    image_path, text = line.strip().rsplit(None, 1)   # the values follow the last space
     texts = text.split(",")
     if len(texts) != label_dim:
+        if len(fields) > 2:
+            raise ValueError(f"{where} expected '<image path> <v1>,...,<v{label_dim}>' (the values after the "
+                             f"last space), found {len(fields)} fields and {len(texts)} values")
         raise ValueError(f"{where} expected {label_dim} values, found {len(texts)}")
     return image_path, [finite_float(t, f"{where} value {index}") for index, t in enumerate(texts, 1)]
 

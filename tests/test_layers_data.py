@@ -99,12 +99,13 @@ def test_image_data_reads_2d_only_lists(tmp_path):
     ("img/0.png " + ",".join(["0.5"] * 79 + ["nan", "1"]), r"list.txt:2: value 80 is not finite"),
     ("img/missing.png " + ",".join(["0.5"] * 80 + ["1"]), r"list.txt:2: image 'img/missing.png' not found"),
 ])
-def test_bad_list_lines_fail_at_setup_naming_file_and_line(listed_images, bad_line, message):
+def test_bad_list_lines_fail_naming_file_and_line(listed_images, bad_line, message):
+    """Bad values fail at set-up; a missing image when the first batch that holds it is read."""
     tmp_path, _, _ = listed_images
     good = (tmp_path / "list.txt").read_text().splitlines()
     (tmp_path / "list.txt").write_text("\n".join([good[0], bad_line] + good[2:]) + "\n")
     with pytest.raises(Exception, match=message):
-        _data_net(tmp_path, "batch_size: 5")
+        _data_net(tmp_path, "batch_size: 5").forward()
 
 
 def test_unknown_and_ill_typed_params_name_the_key(listed_images):

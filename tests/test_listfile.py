@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 
+from pose_formats import listfile
 from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D, read_list_file, write_list_file
 
 
@@ -103,3 +104,75 @@ def test_write_rejects_bad_input_and_keeps_the_old_file(tmp_path, paths, labels,
         write_list_file(path, paths, labels)
     assert path.read_text() == "previous\n"
     assert os.listdir(tmp_path) == ["list.txt"]
+
+
+# ------------------------------------------------------------------ at the released list's scale
+
+def write_listing(path, paths, labels):
+    lines = [f"{p} {','.join('%.9g' % v for v in row[:-1].tolist())},{int(row[-1])}" for p, row in zip(paths, labels)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_paths_with_spaces_are_split_at_the_last_space(tmp_path):
+    labels = random_labels(np.random.default_rng(2), 3, LABEL_DIM_2D3D)
+    paths = ["images/S1/Directions 1.54138969/000000.jpg", "a b  c.jpg", "plain.jpg"]
+    path = tmp_path / "spaces.txt"
+    write_listing(path, paths, labels)
+    read_paths, read = read_list_file(path, LABEL_DIM_2D3D)
+    assert read_paths == paths
+    np.testing.assert_array_equal(read, labels)
+
+
+def test_block_parse_equals_the_line_by_line_reader(tmp_path, monkeypatch):
+    """Small blocks so the file spans many, with blank lines and spaces in paths; the same file with
+    CRLF ends (which only the line-by-line reader takes) must read the same."""
+    monkeypatch.setattr(listfile, "_BLOCK_BYTES", 4096)
+    rng = np.random.default_rng(3)
+    labels = random_labels(rng, 400, LABEL_DIM_2D3D)
+    paths = [f"images/S{i % 3} x/{i:06d}.jpg" for i in range(400)]
+    path = tmp_path / "blocks.txt"
+    write_listing(path, paths, labels)
+    text = path.read_text().replace("\n", "\n\n", 7)
+    path.write_text(text)
+    listing = listfile.parse_list_file(path, LABEL_DIM_2D3D)
+    assert listing.image_paths == paths
+    np.testing.assert_array_equal(listing.labels, labels)
+    expected_lines = [i + 1 + min(i, 7) for i in range(400)]   # the first 7 lines are each followed by a blank
+    np.testing.assert_array_equal(listing.line_numbers, expected_lines)
+    assert listfile._parse_blocks(path.read_bytes(), LABEL_DIM_2D3D) is not None   # the fast path took it
+
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    assert listfile._parse_blocks(crlf.read_bytes(), LABEL_DIM_2D3D) is None
+    slow = listfile.parse_list_file(crlf, LABEL_DIM_2D3D)
+    assert slow.image_paths == paths
+    np.testing.assert_array_equal(slow.labels, labels)
+    np.testing.assert_array_equal(slow.line_numbers, expected_lines)
+
+
+def test_bad_line_deep_in_a_large_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(listfile, "_BLOCK_BYTES", 4096)
+    rng = np.random.default_rng(4)
+    labels = random_labels(rng, 300, LABEL_DIM_2D3D)
+    path = tmp_path / "big.txt"
+    write_listing(path, [f"{i}.jpg" for i in range(300)], labels)
+    lines = path.read_text().splitlines()
+    image_path, values = lines[236].split(" ")
+    lines[236] = f"{image_path} {values.split(',')[0]},1e999,{','.join(values.split(',')[2:])}"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"^{path}:237: value 2 is not finite: '1e999'"):
+        read_list_file(path, LABEL_DIM_2D3D)
+    lines[236] = lines[200]
+    lines[280] = lines[280][:-1] + "2"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"^{path}:281: clip marker \\(value 81\\) must be 0 or 1, found 2"):
+        read_list_file(path, LABEL_DIM_2D3D)
+
+
+def test_missing_images_are_named_by_line_when_first_read(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    path = tmp_path / "list.txt"
+    path.write_text(f"a.png {GOOD}\n\nmissing dir/b.png {GOOD}\n")
+    listing = listfile.parse_list_file(path, LABEL_DIM_2D3D)     # no image is looked at here
+    assert listing.image_error(1, str(tmp_path)) == f"{path}:3: image 'missing dir/b.png' not found under {str(tmp_path)!r}"
+    assert listing.image_error(0, str(tmp_path)) == f"{path}:1: cannot read image 'a.png' under {str(tmp_path)!r}"

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pose_formats.labels import KEEP_EVERY
 from pose_formats import synthetic as sy
 from pose_formats.synthetic import cameras, motions
 from pose_formats.synthetic import dataset as writer
@@ -113,7 +114,7 @@ def test_clip_markers_start_every_fifth_line(dataset):
             clip = paths[start:start + 5]
             assert len({os.path.dirname(p) for p in clip}) == 1
             frames = [int(os.path.splitext(os.path.basename(p))[0]) for p in clip]
-            assert np.all(np.diff(frames) == motions.KEEP_EVERY) and frames[0] % 25 == 0
+            assert np.all(np.diff(frames) == KEEP_EVERY) and frames[0] % 25 == 0
 
 
 @pytest.mark.parametrize("whole, folder", [(sy.LIST_TEST, "test"), (sy.LIST_TEST_P3, "test_p3")])

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from pose_formats import synthetic as sy
-from pose_formats.synthetic import cameras, kinematics, labels, motions, subjects
+from pose_formats import labels
+from pose_formats.synthetic import cameras, kinematics, motions, subjects
 from pose_formats.normalization import MaxMin
 from pose_formats.skeleton import ACTIONS, BONE_MM, LEFT_RIGHT_PAIRS, PARENTS
 
@@ -18,7 +19,7 @@ def bone_lengths(poses):
 def body_frame_poses(action, subject="S1", seed=0):
     """Root-relative poses without the heading, so actions compare regardless of where they face."""
     style = motions.action_style(seed, subject, action)
-    times = style.time_offset_s + np.arange(FRAMES) * motions.KEEP_EVERY / motions.FPS
+    times = style.time_offset_s + np.arange(FRAMES) * labels.KEEP_EVERY / motions.FPS
     angles = motions.joint_angles(motions.ACTION_MOTIONS[ACTIONS[action - 1]], style, times)
     return kinematics.forward_kinematics(subjects.subject_bone_lengths(seed, subject), angles, np.zeros(FRAMES))
 

@@ -9,26 +9,20 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
-from ..listfile import write_list_file
+from ..labels import CLIP_LENGTH, KEEP_EVERY, crop_boxes, labels_2d3d, labels_2d_only
+from ..listfile import LIST_MPII, LIST_TEST, LIST_TEST_P3, LIST_TRAIN, LIST_TRAIN_P3, META, write_list_file
 from ..normalization import DEFAULT_MAX_MIN, MaxMin
 from ..render import render_sequence
 from ..skeleton import ACTIONS, MASK_2D_JOINT
 from .cameras import RIG_CAMERAS, camera_rig
-from .labels import CLIP_LENGTH, crop_boxes, labels_2d3d, labels_2d_only
-from .motions import FPS, KEEP_EVERY, sequence_world_poses
+from .motions import FPS, sequence_world_poses
 from .subjects import SCENE_STREAM, subject_bone_lengths, subject_number
 
 P1_TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 P1_TEST_SUBJECTS = ("S9", "S11")
 MPII_CAMERA = 4          # the rig view the 2D-only list is rendered from
 
-LIST_TRAIN = "16skel_train_2d3d_clip.txt"
-LIST_TEST = "16skel_test_2d3d_clip.txt"
-LIST_TRAIN_P3 = "16skel_train_2d3d_p3_clip.txt"
-LIST_TEST_P3 = "16skel_test_2d3d_p3_clip.txt"
-LIST_MPII = "mpii_2d_train.txt"
 RAW_POSES = "raw_poses.npz"
-META = "meta.json"
 
 
 @dataclass(frozen=True)

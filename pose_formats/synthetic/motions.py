@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..labels import KEEP_EVERY
 from ..skeleton import ACTIONS, BONE_MM
 from .kinematics import forward_kinematics
 from .subjects import STYLE_STREAM, random_stream, subject_bone_lengths, subject_number
 
 FPS = 50                 # the generated video's frame rate
-KEEP_EVERY = 5           # as the released data: every 5th video frame is kept
 ANKLE_HEIGHT_MM = 80.0   # the ankle joint's height above the floor when the foot is down
 LEG_LENGTH_MM = float(BONE_MM[2] + BONE_MM[3])
 

@@ -1,9 +1,10 @@
-"""List-file labels of rendered frames: person-centred square crops, normalised 2D and 3D, clip markers."""
+"""List-file labels of (rendered or recorded) frames: person-centred square crops, normalised 2D and 3D, clip markers."""
 import numpy as np
 
-from ..skeleton import MASK_2D_JOINT
+from .skeleton import MASK_2D_JOINT
 
 CLIP_LENGTH = 5          # frames per LSTM clip
+KEEP_EVERY = 5           # as the released data: every 5th video frame is kept
 
 
 def crop_boxes(joints_px, margin):
