@@ -9,6 +9,7 @@ Sources (installed by `make mocap`, which `make test` runs):
 import glob
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -90,7 +91,7 @@ class ClipSource:
     format: str
     source: str
     licence: str
-    load: callable
+    load: Callable
 
     def __call__(self):
         """The Clip (source bone lengths, mm, y up)."""
