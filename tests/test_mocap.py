@@ -6,7 +6,7 @@ import pytest
 
 from pose_formats.mocap import catalogue as cat
 from pose_formats.mocap.bvh import parse_bvh
-from pose_formats.mocap.csm import hip_joint_centres
+from pose_formats.mocap.csm import hip_joint_centres, parse_csm
 from pose_formats.mocap.retarget import ANKLE_HEIGHT_MM, bone_directions, clip_on_subject, resample
 from pose_formats.skeleton import BONE_MM, JOINTS, LEFT_RIGHT_PAIRS, PARENTS
 
@@ -127,6 +127,17 @@ def test_harrington_hip_centres_on_a_hand_built_pelvis():
     along = (-0.24 * 150 - 9.9, -0.30 * 250 - 10.9)
     np.testing.assert_allclose(right[0], [0.33 * 250 + 7.3, *along])
     np.testing.assert_allclose(left[0], [-(0.33 * 250 + 7.3), *along])
+
+
+def test_csm_parser_reads_markers_and_names_bad_lines():
+    text = "$Rate 120.000\n\n$Order\nA B \n\n$Points\n1 1 2 3 4 5 6\n2 7 8 9 10 11 12\n"
+    names, rate, markers = parse_csm(text, "t.csm")
+    assert names == ["A", "B"] and rate == 120
+    np.testing.assert_array_equal(markers, np.arange(1, 13).reshape(2, 2, 3))
+    with pytest.raises(ValueError, match=r"t.csm:8: 'DROPOUT' is not a coordinate"):
+        parse_csm(text.replace("7 8 9", "DROPOUT 8 9"), "t.csm")
+    with pytest.raises(ValueError, match=r"t.csm:7: 6 values, expected a frame number and 3 x 2"):
+        parse_csm(text.replace("1 1 2 3", "1 2 3"), "t.csm")
 
 
 def test_vicon_clip_is_left_right_symmetric_and_upright(clips):
