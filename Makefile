@@ -7,12 +7,19 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-# Debian 12 packages: the compiler, Python headers and venv, and Caffe's libraries.
+# Debian 12 packages: the compiler, Python headers and venv, Caffe's libraries, and real motion
+# capture (assimp-testmodels: CMU BVH and Vicon CSM files, read by pose_formats/mocap).
 DEBIAN_PACKAGES := build-essential python3-dev python3-venv libprotobuf-dev protobuf-compiler \
   libgoogle-glog-dev libgflags-dev libhdf5-dev libopenblas-dev libboost-system-dev \
-  libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch
+  libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch assimp-testmodels
 
-.PHONY: all deps venv caffe test demo bench gpu-check clean
+# The pybullet wheel holds the DeepMimic motion clips; it is downloaded, read as a zip, never installed.
+# One platform's wheel for every host, so each machine reads the same file.
+MOCAP_WHEEL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hpm3d/wheels
+PYBULLET_WHEEL := pybullet-3.2.7-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+export MOCAP_WHEEL_DIR
+
+.PHONY: all deps venv mocap caffe test demo bench gpu-check clean
 
 all: caffe
 
@@ -34,10 +41,18 @@ $(VENV)/.installed: requirements.txt setup.py | deps
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --config-settings editable_mode=compat -e .
 	@touch $@
 
+# Real motion capture for pose_formats/mocap: the Debian package (via deps) and the pybullet wheel.
+mocap: $(MOCAP_WHEEL_DIR)/$(PYBULLET_WHEEL) | deps
+$(MOCAP_WHEEL_DIR)/$(PYBULLET_WHEEL): | venv
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check pybullet==3.2.7 --no-deps \
+	  --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
+	  -d $(MOCAP_WHEEL_DIR)
+	@[ -f $@ ] || { echo "pip download pybullet==3.2.7 did not give $(PYBULLET_WHEEL)"; exit 1; }
+
 caffe: venv
 	@tools/build_caffe.sh --venv $(CURDIR)/$(VENV)
 
-test: caffe
+test: caffe mocap
 	$(PYTHON) -m pytest tests
 
 demo: caffe

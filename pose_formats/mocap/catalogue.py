@@ -1,0 +1,146 @@
+"""Every real motion clip the registry packages provide, with its source and licence; loading by name;
+a split of clips into training and test clips.
+
+Sources (installed by `make mocap`, which `make test` runs):
+- Debian `assimp-testmodels`: /usr/share/assimp/models/BVH/*.bvh and CSM/ThomasFechten.csm;
+- PyPI `pybullet==3.2.7`, its wheel downloaded (not installed) into the wheel folder (MOCAP_WHEEL_DIR, by
+  default ${XDG_CACHE_HOME:-~/.cache}/hpm3d/wheels) and read as a zip archive.
+"""
+import glob
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from .bvh import BOXING_JOINT_MAP, CMU_JOINT_MAP, CMU_MM_PER_UNIT, read_bvh
+from .csm import read_csm
+from .deepmimic import read_deepmimic
+
+ASSIMP_PACKAGE = "assimp-testmodels"
+ASSIMP_MODELS = "/usr/share/assimp/models"
+PYBULLET = "pybullet==3.2.7"
+PYBULLET_WHEEL_PATTERN = "pybullet-3.2.7-*.whl"
+# What `make mocap` runs: one platform's wheel everywhere (the data files are the same in every wheel).
+PIP_DOWNLOAD = (f"pip download {PYBULLET} --no-deps --only-binary=:all: --platform manylinux2014_x86_64 "
+                "--python-version 3.11 --implementation cp -d")
+DEEPMIMIC_MOTIONS = ("walk", "run", "jump", "kick", "spinkick", "punch", "spin", "cartwheel", "crawl", "roll",
+                     "backflip", "dance_a", "dance_b", "getup_faceup", "getup_facedown")
+_MOTIONS_IN_WHEEL = "pybullet_data/data/motions/humanoid3d_{}.txt"
+_URDF_IN_WHEEL = "pybullet_data/humanoid/humanoid.urdf"
+
+_CMU_LICENCE = ("CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu), BVH conversion by B. Hahne: "
+                "\"free for use in research and commercial projects\" (BVH/01_nn.bvh.source.txt); "
+                "Debian package BSD-3-clause")
+_BOXING_LICENCE = ("BSD-3-clause (Debian assimp-testmodels copyright, 'Files: *', ASSIMP Development Team); "
+                   "origin of the capture not stated")
+_CSM_LICENCE = "\"Recorded with vicon IQ, july 2008. Free for any purpose.\" (CSM/ThomasFechten.source.txt)"
+_PYBULLET_LICENCE = "zlib (pybullet 3.2.7 wheel, pybullet-3.2.7.dist-info/LICENSE.txt)"
+# ThomasFechten.csm: before this frame its right ankle marker RANK drifts 25-200 mm off its later
+# distance from the knee marker (RKNE-RANK 207-526 mm, 414 mm from frame 1,300 on): a slipped or
+# mislabelled marker, so those 10 s are not used.
+CSM_FIRST_GOOD_FRAME = 1200
+
+
+class MissingMocapPackage(RuntimeError):
+    """A registry package that holds motion capture is not installed."""
+
+
+def wheel_dir():
+    return os.environ.get("MOCAP_WHEEL_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hpm3d", "wheels")
+
+
+def assimp_models():
+    if not os.path.isdir(os.path.join(ASSIMP_MODELS, "BVH")):
+        raise MissingMocapPackage(f"Debian package {ASSIMP_PACKAGE} is not installed ({ASSIMP_MODELS}/BVH is "
+                                  f"missing): run 'make mocap' (as root: apt-get install -y {ASSIMP_PACKAGE})")
+    return ASSIMP_MODELS
+
+
+def pybullet_wheel():
+    found = sorted(glob.glob(os.path.join(wheel_dir(), PYBULLET_WHEEL_PATTERN)))
+    if not found:
+        raise MissingMocapPackage(
+            f"PyPI {PYBULLET} is not downloaded (no {PYBULLET_WHEEL_PATTERN} in {wheel_dir()}): run 'make mocap' "
+            f"(it runs: {PIP_DOWNLOAD} {wheel_dir()})")
+    return found[0]
+
+
+def _read_wheel(*members):
+    path = pybullet_wheel()
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            return [wheel.read(member).decode() for member in members], path
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(f"{path}: {error}; delete it and run 'make mocap'") from None
+
+
+def _load_deepmimic(motion, name):
+    member = _MOTIONS_IN_WHEEL.format(motion)
+    (motion_text, urdf_text), path = _read_wheel(member, _URDF_IN_WHEEL)
+    return read_deepmimic(motion_text, urdf_text, name, f"{path}:{member}", f"{path}:{_URDF_IN_WHEEL}")
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """One clip: its name, format, where it comes from, its licence, and how to load it."""
+    name: str
+    format: str
+    source: str
+    licence: str
+    load: Callable
+
+    def __call__(self):
+        """The Clip (source bone lengths, mm, y up)."""
+        return self.load()
+
+
+def catalogue():
+    """Every clip, in a fixed order; a missing package is a MissingMocapPackage error naming it."""
+    models = assimp_models()
+    wheel = pybullet_wheel()
+    bvh_dir, csm_path = os.path.join(models, "BVH"), os.path.join(models, "CSM", "ThomasFechten.csm")
+    clips = [
+        ClipSource(f"cmu_{trial}", "bvh", f"Debian {ASSIMP_PACKAGE}: {bvh_dir}/{trial}.bvh (CMU subject 1, "
+                   "120 fps; the opening calibration T-pose frame is dropped)", _CMU_LICENCE,
+                   partial(read_bvh, os.path.join(bvh_dir, f"{trial}.bvh"), f"cmu_{trial}", CMU_JOINT_MAP,
+                           CMU_MM_PER_UNIT, first_frame=1))
+        for trial in ("01_01", "01_03")]
+    clips.append(ClipSource(
+        "assimp_boxing", "bvh", f"Debian {ASSIMP_PACKAGE}: {bvh_dir}/Boxing_Toes.bvh (100 fps, cm; the file "
+        "holds one frame line more than its 'Frames: 3069', and the declared 3,069 are read)", _BOXING_LICENCE,
+        partial(read_bvh, os.path.join(bvh_dir, "Boxing_Toes.bvh"), "assimp_boxing", BOXING_JOINT_MAP, 10.0,
+                extra_frames_ok=True)))
+    clips.append(ClipSource(
+        "vicon_fencing", "csm", f"Debian {ASSIMP_PACKAGE}: {csm_path} (Vicon, 43 markers, 120 Hz, from frame "
+        f"{CSM_FIRST_GOOD_FRAME})", _CSM_LICENCE,
+        partial(read_csm, csm_path, "vicon_fencing", first_frame=CSM_FIRST_GOOD_FRAME)))
+    clips += [ClipSource(f"deepmimic_{motion}", "deepmimic",
+                         f"PyPI {PYBULLET}: {os.path.basename(wheel)}:{_MOTIONS_IN_WHEEL.format(motion)}",
+                         _PYBULLET_LICENCE, partial(_load_deepmimic, motion, f"deepmimic_{motion}"))
+              for motion in DEEPMIMIC_MOTIONS]
+    return tuple(clips)
+
+
+def load_clip(name):
+    """The Clip called `name` (see catalogue())."""
+    for clip in catalogue():
+        if clip.name == name:
+            return clip()
+    raise KeyError(f"no motion clip {name!r}; the catalogue has {', '.join(c.name for c in catalogue())}")
+
+
+def split_clips(names, test_fraction, seed):
+    """(train, test): disjoint tuples of clip names, test holding round(test_fraction * n) of them (at
+    least one of each when there are two or more). Depends only on the set of names and the seed."""
+    names = sorted(set(names))
+    if not 0 < test_fraction < 1 or len(names) < 2:
+        raise ValueError(f"need 0 < test_fraction < 1 and two or more clips, got {test_fraction}, {len(names)}")
+    count = min(max(1, round(test_fraction * len(names))), len(names) - 1)
+    order = np.random.default_rng(seed).permutation(len(names))
+    test = set(order[:count].tolist())
+    return (tuple(n for i, n in enumerate(names) if i not in test),
+            tuple(n for i, n in enumerate(names) if i in test))
