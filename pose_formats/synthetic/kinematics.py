@@ -3,6 +3,7 @@
 Body frame (before the heading): x = the subject's left, y = up, z = forward."""
 import numpy as np
 
+from ..rotations import axis_rotation
 from ..skeleton import NUM_JOINTS, PARENTS
 
 
@@ -14,32 +15,19 @@ _REST_DIRECTIONS = np.array([
 _MIRROR = np.diag([-1.0, 1.0, 1.0])   # left <-> right in the body frame
 
 
-def _rotation(axis, angle):
-    c, s = np.cos(angle), np.sin(angle)
-    r = np.zeros(np.shape(angle) + (3, 3))
-    i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]
-    k = 3 - i - j
-    r[..., k, k] = 1
-    r[..., i, i] = c
-    r[..., j, j] = c
-    r[..., i, j] = -s
-    r[..., j, i] = s
-    return r
-
-
 def _limb(angles, side):
     """Rotation of an upper limb (femur or upper arm) at its proximal joint, for the left side; the right
     side is its mirror image, so the same angles give a symmetric pose."""
     def limb_rotation(flex, abd, twist):
-        r = _rotation("z", angles[f"{side}_{abd}"]) @ _rotation("x", -angles[f"{side}_{flex}"]) \
-            @ _rotation("y", angles[f"{side}_{twist}"])
+        r = axis_rotation("z", angles[f"{side}_{abd}"]) @ axis_rotation("x", -angles[f"{side}_{flex}"]) \
+            @ axis_rotation("y", angles[f"{side}_{twist}"])
         return r if side == "l" else _MIRROR @ r @ _MIRROR
     return limb_rotation
 
 
 def _trunk(angles, part):
-    return _rotation("z", angles[f"{part}_side"]) @ _rotation("x", angles[f"{part}_flex"]) \
-        @ _rotation("y", angles[f"{part}_twist"])
+    return axis_rotation("z", angles[f"{part}_side"]) @ axis_rotation("x", angles[f"{part}_flex"]) \
+        @ axis_rotation("y", angles[f"{part}_twist"])
 
 
 def forward_kinematics(bone_mm, angles, heading_rad):
@@ -49,14 +37,14 @@ def forward_kinematics(bone_mm, angles, heading_rad):
     global(j) = global(parent(j)) @ local(j), and joint j = joint parent(j) + global(j) @ (length * rest)."""
     frames = len(heading_rad)
     local = np.broadcast_to(np.eye(3), (NUM_JOINTS, frames, 3, 3)).copy()
-    local[0] = _rotation("y", heading_rad) @ _rotation("x", angles["pelvis_pitch"]) \
-        @ _rotation("z", angles["pelvis_roll"])
+    local[0] = axis_rotation("y", heading_rad) @ axis_rotation("x", angles["pelvis_pitch"]) \
+        @ axis_rotation("z", angles["pelvis_roll"])
     for side, knee, ankle, elbow, wrist in (("l", 5, 6, 11, 12), ("r", 2, 3, 14, 15)):
         limb = _limb(angles, side)
         local[knee] = limb("hip_flex", "hip_abd", "hip_twist")
-        local[ankle] = _rotation("x", angles[f"{side}_knee_flex"])     # knee flexion swings the shank back
+        local[ankle] = axis_rotation("x", angles[f"{side}_knee_flex"])     # knee flexion swings the shank back
         local[elbow] = limb("shoulder_flex", "shoulder_abd", "shoulder_twist")
-        local[wrist] = _rotation("x", -angles[f"{side}_elbow_flex"])   # elbow flexion brings the forearm forward
+        local[wrist] = axis_rotation("x", -angles[f"{side}_elbow_flex"])   # elbow flexion brings the forearm forward
     local[7] = _trunk(angles, "spine")
     local[8] = _trunk(angles, "thorax")
     local[9] = _trunk(angles, "neck")
