@@ -19,7 +19,7 @@ def run(*args):
 def test_help():
     result = run("--help")
     assert result.returncode == 0
-    for option in ("--out", "--seed", "--image-size", "--train-subjects", "--test-subjects", "--frames-per-action",
+    for option in ("--out", "--motion", "--seed", "--image-size", "--train-subjects", "--test-subjects", "--frames-per-action",
                    "--cameras", "--workers"):
         assert option in result.stdout
 
@@ -34,6 +34,8 @@ def test_generates_a_small_set_and_refuses_to_overwrite(tmp_path):
     with open(os.path.join(out, sy.META)) as f:
         meta = json.load(f)
     assert meta["config"]["seed"] == 7 and meta["subjects"]["train"] == ["S1"]
+    split = meta["motion_source"]           # real motion by default: the clip split is recorded
+    assert split["test_clips"] and split["train_clips"] and not set(split["test_clips"]) & set(split["train_clips"])
     first = open(os.path.join(out, sy.LIST_TEST)).readline().split()[0]
     assert first.endswith(".jpg") and cv2.imread(os.path.join(out, first)).shape == (32, 32, 3)
 

@@ -13,6 +13,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pose_formats import synthetic  # noqa: E402
+from pose_formats.mocap.catalogue import MissingMocapPackage  # noqa: E402
+from pose_formats.synthetic.motions import sequence_world_poses  # noqa: E402
+from pose_formats.synthetic.real_motion import RealMotionSource  # noqa: E402
 
 DEFAULTS = synthetic.SyntheticConfig()
 
@@ -38,6 +41,10 @@ def parse_args(argv=None):
                    help="views rendered for the test subjects (default: %(default)s)")
     p.add_argument("--image-format", choices=("jpg", "png"), default=DEFAULTS.image_format,
                    help="image file format (default: %(default)s)")
+    p.add_argument("--motion", choices=("real", "procedural"), default="real",
+                   help="real: test subjects perform real motion-capture clips and training subjects a mix of "
+                        "other clips and the procedural motions (needs `make mocap`); procedural: the "
+                        "generator's own motions only (default: %(default)s)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="rendering processes (default: the number of cores, %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -56,9 +63,11 @@ def main(argv=None):
             frames_per_action=args.frames_per_action, cameras=args.cameras, test_cameras=args.test_cameras,
             image_format=args.image_format)
         start = time.monotonic()
+        motion_source = (RealMotionSource(config.seed, config.test_subjects) if args.motion == "real"
+                         else sequence_world_poses)
         meta = synthetic.generate(args.out, config, workers=args.workers, progress=not args.no_progress,
-                                  overwrite=args.force)
-    except ValueError as e:
+                                  overwrite=args.force, motion_source=motion_source)
+    except (ValueError, MissingMocapPackage) as e:
         sys.exit(f"make_synthetic_h36m: {e}")
     counts = {name: sum(per_action.values()) for name, per_action in meta["frames_per_action"].items()}
     print(f"wrote {args.out} in {time.monotonic() - start:.1f} s: "

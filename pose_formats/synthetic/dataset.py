@@ -186,7 +186,8 @@ def _build(root, config, workers, progress, motion_source):
                                         (LIST_MPII, mpii, frames))}
     meta = {
         "generator": "pose_formats.synthetic",
-        "motion_source": f"{motion_source.__module__}.{motion_source.__qualname__}",
+        "motion_source": (motion_source.describe() if hasattr(motion_source, "describe")
+                          else f"{motion_source.__module__}.{motion_source.__qualname__}"),
         "config": {**asdict(config), "max_min_path": os.path.basename(config.max_min_path)},
         "fps": FPS, "keep_every": KEEP_EVERY, "clip_length": CLIP_LENGTH,
         "image_size": [config.image_size, config.image_size],

@@ -9,7 +9,7 @@ import numpy as np
 from ..skeleton import BONE_MM, LEFT_RIGHT_PAIRS, NUM_JOINTS
 
 # Keys that separate the random streams (see random_stream).
-SUBJECT_STREAM, STYLE_STREAM, SCENE_STREAM = 1, 2, 3
+SUBJECT_STREAM, STYLE_STREAM, SCENE_STREAM, CLIP_STREAM = 1, 2, 3, 4
 
 
 def subject_number(subject):

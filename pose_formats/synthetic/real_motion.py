@@ -1,0 +1,59 @@
+"""A motion source with real human motion (pose_formats.mocap) for dataset.generate.
+
+The clips of the catalogue are split by clip (seeded) into training and test clips. Test subjects
+perform test clips only; each training sequence is, with probability `train_real_share`, a training
+clip, and otherwise the procedural motion of its action (motions.sequence_world_poses). A sequence
+takes a seeded start in its clip (a clip shorter than the sequence loops), the subject's bone lengths
+(mocap.retarget), the generator's 50 fps and kept frames, and the action style's heading and centre,
+so that the cameras see it as they see the procedural motions. Clip names carry no action meaning:
+the action label only picks the random stream."""
+import numpy as np
+
+from ..labels import KEEP_EVERY
+from ..mocap.catalogue import catalogue, split_clips
+from ..mocap.retarget import clip_on_subject
+from ..rotations import axis_rotation
+from .motions import action_style, sequence_world_poses
+from .subjects import CLIP_STREAM, random_stream, subject_bone_lengths, subject_number
+
+
+class RealMotionSource:
+    def __init__(self, seed, test_subjects, test_fraction=0.3, train_real_share=0.5):
+        self.clips = {clip.name: clip for clip in catalogue()}
+        self.train_clips, self.test_clips = split_clips(self.clips, test_fraction, seed)
+        self.test_subjects = tuple(test_subjects)
+        self.train_real_share = train_real_share
+        self._loaded = {}
+
+    def describe(self):
+        """What meta.json records: the split and where every clip comes from."""
+        return {"name": f"{__name__}.{type(self).__name__}", "train_clips": list(self.train_clips),
+                "test_clips": list(self.test_clips), "train_real_share": self.train_real_share,
+                "clips": {name: {"source": c.source, "licence": c.licence} for name, c in self.clips.items()}}
+
+    def clip_name(self, seed, subject, action):
+        """The clip a sequence performs, or None for the procedural motion."""
+        rng = random_stream(seed, CLIP_STREAM, subject_number(subject), action)
+        if subject in self.test_subjects:
+            pool = self.test_clips
+        elif rng.uniform() < self.train_real_share:
+            pool = self.train_clips
+        else:
+            return None
+        return pool[rng.integers(len(pool))]
+
+    def __call__(self, seed, subject, action, frames):
+        name = self.clip_name(seed, subject, action)
+        if name is None:
+            return sequence_world_poses(seed, subject, action, frames)
+        if name not in self._loaded:
+            self._loaded[name] = self.clips[name]()
+        world, _ = clip_on_subject(self._loaded[name], subject_bone_lengths(seed, subject))
+        rng = random_stream(seed, CLIP_STREAM, subject_number(subject), action, 1)
+        span = frames * KEEP_EVERY
+        start = rng.integers(max(1, len(world) - span + 1))
+        poses = world[(start + np.arange(frames) * KEEP_EVERY) % len(world)]
+        style = action_style(seed, subject, action)
+        poses = poses @ axis_rotation("y", style.heading_rad).T
+        poses[..., [0, 2]] += style.centre_mm
+        return poses
