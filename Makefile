@@ -55,7 +55,7 @@ caffe: venv
 test: caffe mocap
 	$(PYTHON) -m pytest tests
 
-demo: caffe
+demo: caffe mocap
 	@tools/demo.sh
 
 bench: caffe
