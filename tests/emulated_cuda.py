@@ -307,19 +307,21 @@ class _EmulatedKernel:
 
 
 class _EmulatedRawModule:
-    def __init__(self, device, functions_by_ptr, code, options=(), enable_cooperative_groups=False):
+    def __init__(self, device, functions_by_ptr, contract_fma, code, options=(), enable_cooperative_groups=False):
         self.device, self.functions_by_ptr = device, functions_by_ptr
         self.enable_cooperative_groups = enable_cooperative_groups
         self.threaded = "__syncthreads" in code
         code = _DYNAMIC_SHARED.sub(r"\1* \2 = reinterpret_cast<\1*>(emu_block_shared);", code)
-        key = hashlib.sha256(code.encode()).hexdigest()
+        # GCC forms FMAs only from -O2 on; without -ffast-math neither level changes any other rounding
+        flags = ["-O2", "-mfma", "-ffp-contract=fast"] if contract_fma else ["-O1", "-ffp-contract=off"]
+        key = hashlib.sha256((" ".join(flags) + code).encode()).hexdigest()
         self.signatures = {name: _parameters(params) for name, params in _KERNEL_SIGNATURE.findall(code)}
         if key not in _BUILT_LIBRARIES:
             build_dir = tempfile.mkdtemp(prefix="emulated_cuda_")
             source = _PRELUDE + code + "".join(_launchers(n, p) for n, p in self.signatures.items())
             library_path = os.path.join(build_dir, f"{key[:16]}.so")
-            built = subprocess.run(["g++", "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", "-x", "c++", "-",
-                                    "-o", library_path], input=source, text=True, capture_output=True)
+            built = subprocess.run(["g++", "-std=c++20", *flags, "-pthread", "-shared", "-fPIC", "-x", "c++",
+                                    "-", "-o", library_path], input=source, text=True, capture_output=True)
             if built.returncode != 0:
                 raise RuntimeError(f"g++ could not build the emulated kernels:\n{built.stderr}")
             _BUILT_LIBRARIES[key] = ctypes.CDLL(library_path)
@@ -364,9 +366,11 @@ class _EmulatedModule(types.ModuleType):
         return device_function
 
 
-def emulated_cupy(device=SMALL_DEVICE):
+def emulated_cupy(device=SMALL_DEVICE, contract_fma=False):
     """The stand-in module for `device` (a DeviceModel): arrays, RawModule, the runtime and driver calls
-    the kernel modules make, and NumPy's functions for array code."""
+    the kernel modules make, and NumPy's functions for array code. Its kernels round every operation
+    (g++ -ffp-contract=off), or with contract_fma fuse multiply-adds as NVRTC does (-mfma
+    -ffp-contract=fast: an x86-64 CPU with FMA)."""
     module = _EmulatedModule("cupy")
     module.__version__ = "14.2.0"
     module.ndarray = EmulatedArray
@@ -380,7 +384,7 @@ def emulated_cupy(device=SMALL_DEVICE):
     module.ascontiguousarray = ascontiguousarray
     functions = weakref.WeakValueDictionary()   # Function.ptr -> Function, for the driver's occupancy call
     module.RawModule = lambda code, options=(), enable_cooperative_groups=False: _EmulatedRawModule(
-        device, functions, code, options, enable_cooperative_groups)
+        device, functions, contract_fma, code, options, enable_cooperative_groups)
     pool = types.SimpleNamespace(limit=None, total_bytes=lambda: 0)
     pool.set_limit = lambda size: setattr(pool, "limit", size)
     module.get_default_memory_pool = lambda: pool

@@ -39,9 +39,9 @@ def _clear_device_caches():
         cache.cache_clear()
 
 
-def _device_under_test(kind, monkeypatch, device=None):
-    """Yields the CuPy module of `kind` ("cuda", or "emulated" on `device`, a DeviceModel) with every
-    device output poisoned with NaN, and the kernel modules' caches cleared around it."""
+def _device_under_test(kind, monkeypatch, **emulator_options):
+    """Yields the CuPy module of `kind` ("cuda", or "emulated" with emulated_cupy's `emulator_options`)
+    with every device output poisoned with NaN, and the kernel modules' caches cleared around it."""
     if kind == "cuda":
         if not backend.gpu_available():
             pytest.skip("no CuPy with a CUDA device here")
@@ -49,7 +49,7 @@ def _device_under_test(kind, monkeypatch, device=None):
     else:
         if shutil.which("g++") is None:
             pytest.skip("g++ is not installed")
-        module = emulated_cupy() if device is None else emulated_cupy(device)
+        module = emulated_cupy(**emulator_options)
         monkeypatch.setitem(sys.modules, "cupy", module)
     _clear_device_caches()
     monkeypatch.setattr(launch, "device_empty", lambda shape, dtype=np.float32: module.full(shape, np.nan, dtype))
@@ -66,7 +66,7 @@ def cp(request, monkeypatch):
 @pytest.fixture
 def h200(monkeypatch):
     """The emulated CuPy on the H200-like device (132 multiprocessors)."""
-    yield from _device_under_test("emulated", monkeypatch, H200_DEVICE)
+    yield from _device_under_test("emulated", monkeypatch, device=H200_DEVICE)
 
 
 def device_result(result):
@@ -219,6 +219,32 @@ def test_released_scan_at_the_real_layout_on_an_h200_like_device(h200, monkeypat
     shared_mem = (block + 32) * online_released.MAX_ROWS * np.dtype(dtype).itemsize
     name = "released_scan_f64" if dtype == np.float64 else "released_scan_f32"
     assert online_released._KERNELS.function(name).kernel.launches == [(grid, block, shared_mem, True)]
+
+
+def _cpu_fuses_multiply_adds():
+    with open("/proc/cpuinfo") as f:
+        return " fma " in f.read().replace("\n", " ")
+
+
+@pytest.mark.skipif(not _cpu_fuses_multiply_adds(), reason="the CPU has no FMA instructions")
+def test_fused_multiply_adds_move_the_float32_released_scan_within_its_tolerance(monkeypatch):
+    """The device fuses multiply-adds (NVRTC's default, tests/test_nvrtc_compile.py): the emulator built
+    with contraction against the plain build, both against the float64 definition. Fusing changes the
+    float32 result (the test would pass vacuously if it did not) by less than the tolerance."""
+    monkeypatch.setattr(online_released, "BLOCK_SIZE", 64)
+    weights, xs, qs, expected = released_inputs((40, 9), (48, 40), seed=10)
+    refined = {}
+    for contract_fma in (False, True):
+        device = _device_under_test("emulated", monkeypatch, contract_fma=contract_fma)
+        next(device)
+        refined[contract_fma] = np.concatenate(refine_released(OnlineModel(weights, np.float32), xs, qs))
+        next(device, None)
+    expected = np.concatenate(expected)
+    scale = np.abs(expected).max()
+    fused_against_plain = np.abs(refined[True] - refined[False]).max() / scale
+    print(f"float32 released scan, FMA-contracted emulator against the plain one: {fused_against_plain:.2e}")
+    assert 0 < fused_against_plain < 1e-5
+    assert np.abs(refined[True] - expected).max() / scale < 1e-5
 
 
 def _empty_scan_arguments(cp):
