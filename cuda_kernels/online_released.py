@@ -44,6 +44,14 @@ def _scratch_size(rows, refine_width, projector_width):
     return rows * (2 * refine_width + 10 * projector_width + 2 * DIM_3D + DIM_2D)
 
 
+def launch_layout(dtype):
+    """(kernel name, threads per block, bytes of dynamic shared memory per block) for float32 or float64:
+    BLOCK_SIZE threads, fewer where the kernel's registers allow fewer."""
+    name = "released_scan_f64" if dtype == np.float64 else "released_scan_f32"
+    block = min(BLOCK_SIZE, int(_KERNELS.function(name).max_threads_per_block) // 32 * 32)
+    return name, block, (block * MAX_ROWS + MAX_ROWS * DIM_2D) * np.dtype(dtype).itemsize
+
+
 def released_scan(weights, xs, qs, lengths, loss_mask, *, iterations, scale, lr, beta1, beta2, eps):
     """Refined poses (steps, rows, 48) of the released scan, in the dtype of xs (float32 or float64).
 
@@ -59,9 +67,7 @@ def released_scan(weights, xs, qs, lengths, loss_mask, *, iterations, scale, lr,
     if np.any(np.diff(lengths) > 0) or (len(lengths) and lengths.max() > xs.shape[0]):
         raise ValueError("released_scan: lengths must be non-increasing and at most the number of steps")
     dtype = np.float64 if xs.dtype == np.float64 else np.float32
-    name = "released_scan_f64" if dtype == np.float64 else "released_scan_f32"
-    block = min(BLOCK_SIZE, int(_KERNELS.function(name).max_threads_per_block) // 32 * 32)
-    shared_mem = (block * MAX_ROWS + MAX_ROWS * DIM_2D) * np.dtype(dtype).itemsize
+    name, block, shared_mem = launch_layout(dtype)
     w = [launch.device_array(weights[k], dtype) for k in WEIGHT_NAMES]
     refine_width, projector_width = w[0].shape[1], w[5].shape[1]
     # blocks past the column tiles of the widest phase would only wait at every barrier

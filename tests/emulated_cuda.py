@@ -291,6 +291,8 @@ class _EmulatedKernel:
     def max_threads_per_block(self):
         return self.kernel.device.max_threads_per_block
 
+    num_regs = REGISTERS_PER_THREAD
+
     @property
     def max_dynamic_shared_size_bytes(self):
         return self.kernel.max_dynamic_shared_size_bytes

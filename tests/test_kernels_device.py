@@ -204,7 +204,7 @@ def released_inputs(lengths, widths, seed):
 
 
 @pytest.mark.parametrize("dtype, block, grid, tol", ((np.float32, 256, 133, 1e-5), (np.float64, 512, 132, 1e-10)))
-def test_released_scan_at_the_real_layout_on_an_h200_like_device(h200, monkeypatch, dtype, block, grid, tol):
+def test_released_scan_at_the_real_layout_on_an_emulated_h200(h200, monkeypatch, dtype, block, grid, tol):
     """The kernel as a GPU runs it: 132 multiprocessors, 256-thread blocks (float32; Hopper's limits
     let two be resident per multiprocessor at the emulator's assumed 128 registers per thread), a
     refine width of 133 column tiles. The grid is the tiles (133 < 264 resident blocks); float64 at
@@ -227,7 +227,7 @@ def _cpu_fuses_multiply_adds():
 
 
 @pytest.mark.skipif(not _cpu_fuses_multiply_adds(), reason="the CPU has no FMA instructions")
-def test_fused_multiply_adds_move_the_float32_released_scan_within_its_tolerance(monkeypatch):
+def test_emulated_fused_multiply_adds_move_the_float32_released_scan_within_its_tolerance(monkeypatch):
     """The device fuses multiply-adds (NVRTC's default, tests/test_nvrtc_compile.py): the emulator built
     with contraction against the plain build, both against the float64 definition. Fusing changes the
     float32 result (the test would pass vacuously if it did not) by less than the tolerance."""
