@@ -132,7 +132,7 @@ class KernelFile:
         """Launch `kernel_name` cooperatively (cuLaunchCooperativeKernel): CUDA then guarantees that every
         block is resident at once, which a grid-wide barrier needs. The grid is as many blocks as the
         device holds at once (occupancy at `block` threads and `shared_mem` bytes, times the
-        multiprocessors), at most `max_blocks`. Returns the grid size.
+        multiprocessors), at most `max_blocks`.
 
         The flag goes to the kernel's cupy.cuda.Function, not to the RawKernel: RawKernel.__call__
         passes its module's enable_cooperative_groups (a compile option: CuPy 13 then compiles with
@@ -148,4 +148,3 @@ class KernelFile:
                                f"{shared_mem} bytes of shared memory per block")
         grid = min(per_multiprocessor * multiprocessor_count(), max_blocks)
         function((grid,), (block,), args, shared_mem=shared_mem, enable_cooperative_groups=True)
-        return grid

@@ -346,7 +346,10 @@ def test_bench_fills_the_cupy_columns(cp, capsys, monkeypatch):
     bench_kernels.main(["--batch", "3", "--batch", "300", "--min-time", "0.001"])
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if "frames" in line]
     assert len(rows) == 2 * 8
-    assert all(float(value) > 0 for row in rows for value in row[-5:])
+    # times in microseconds, then ratios (printed to 0.01: 0.00 where the emulation on a busy CPU is
+    # over 200x slower than NumPy)
+    assert all(float(row[i]) > 0 for row in rows for i in (-5, -4, -2))
+    assert all(float(row[i]) >= 0 for row in rows for i in (-3, -1))
 
 
 def test_bench_online_times_both_released_engines_on_the_device(cp, capsys, monkeypatch):
