@@ -3,8 +3,8 @@
 Each test runs twice:
 - `cuda`: real CuPy on a GPU (skipped where backend.gpu_available() is False);
 - `emulated`: tests/emulated_cuda.py, a stand-in `cupy` module that compiles the same .cu source as
-  C++ with g++ and runs each launch's grid on the CPU (serially, or one OS thread per GPU thread for
-  the kernels that synchronise), and gives array code NumPy's functions. It tests kernel indexing,
+  C++ with g++ and runs each launch's grid on the CPU (serially, or for the kernels that synchronise
+  one OS thread per block, its GPU threads fibers), and gives array code NumPy's functions. It tests kernel indexing,
   synchronisation, the Python launch glue and the online stage's device path on a machine without a
   GPU; it cannot stand in for the `cuda` run (NVRTC, real memory, device maths, CuPy's own API).
   Its device model is a small one (3 multiprocessors holding one block each) unless a test asks for
