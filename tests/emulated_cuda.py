@@ -16,7 +16,7 @@ array raises TypeError (ascontiguousarray, kernel pointer arguments, array funct
 every argument must have the exact type the kernel signature asks for, dynamic shared memory past
 48 KB needs the kernel's max_dynamic_shared_size_bytes raised first, and a cooperative launch
 (Function.__call__ with enable_cooperative_groups=True) of a 1-D grid larger than the device model's
-co-resident capacity is cut to that capacity with CuPy's warning (a larger 2-D/3-D grid: ValueError).
+co-resident capacity is cut to that capacity with CuPy's warning (grids are 1-D here).
 The device model (DeviceModel) gives the multiprocessor count and the occupancy limits; a compiled
 kernel's register count is assumed (REGISTERS_PER_THREAD), as only ptxas knows it.
 
