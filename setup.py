@@ -13,5 +13,11 @@ setup(
     packages=find_packages(include=["caffe_layers", "cuda_kernels", "pose_formats", "pose_formats.*", "online", "evaluation"]),
     package_data={"cuda_kernels": ["*.cu", "*.cuh"], "pose_formats": ["data/*"]},
     install_requires=["numpy", "protobuf", "scipy", "scikit-image", "opencv-python-headless", "six", "tqdm", "cdflib==1.3.16"],
-    extras_require={"gpu": ["cupy-cuda13x"]},
+    # CuPy 14.2.0 is what pip resolves for CUDA 13 today. CuPy 13.x differs where the kernels care: a
+    # RawModule made with enable_cooperative_groups compiles with --device-c and links libcudadevrt.a
+    # from a CUDA toolkit (launch.KernelFile.run_resident gives the flag to the launch instead, which
+    # both versions honour), and RawModule defaults to -std=c++11, not c++17 (backend.raw_module passes
+    # -std=c++17 itself).
+    # tests/emulated_cuda.py and tests/test_nvrtc_compile.py follow 14.2.
+    extras_require={"gpu": ["cupy-cuda13x==14.2.0"]},
 )

@@ -10,6 +10,7 @@ frames float32 cannot resolve). The NumPy references keep float64 inputs in floa
 can be checked against finite differences in float64) and compute everything else in float32.
 """
 import functools
+import re
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from . import backend
 
 BLOCK_SIZE = 256
 MAX_BLOCKS = 65535      # kernels loop grid-stride, so a capped grid still covers every element
+DEFAULT_DYNAMIC_SHARED_LIMIT = 48 * 1024   # bytes of dynamic shared memory a kernel gets without opting in
 
 KERNEL_FILES = []       # every KernelFile made, so tests can check each declared kernel compiles
 
@@ -54,8 +56,14 @@ def _cupy():
 
 
 def device_array(a, dtype):
-    """A contiguous CuPy array of `dtype` (no copy when `a` already is one)."""
+    """A contiguous CuPy array of `dtype` from the CuPy array `a` (no copy when `a` already is one).
+    CuPy's ascontiguousarray takes device arrays only; host data goes through to_device."""
     return _cupy().ascontiguousarray(a, dtype=dtype)
+
+
+def to_device(a, dtype):
+    """A copy of the host (NumPy) array `a` on the device, contiguous and of `dtype`."""
+    return _cupy().asarray(np.ascontiguousarray(a, dtype=dtype))
 
 
 def device_float32(a):
@@ -80,13 +88,22 @@ def multiprocessor_count():
 @functools.lru_cache(maxsize=None)
 def device_int32(values):
     """A cached int32 device array of a tuple of ints (e.g. a parent map)."""
-    return _cupy().asarray(np.array(values, dtype=np.int32))
+    return to_device(values, np.int32)
 
 
 @functools.lru_cache(maxsize=None)
 def device_float32_constant(values):
     """A cached float32 device array of a tuple of floats (e.g. a coordinate scale)."""
-    return _cupy().asarray(np.array(values, dtype=np.float32))
+    return to_device(values, np.float32)
+
+
+def source_constant(cu_file, name):
+    """The integer of the `#define name value` line in cuda_kernels/<cu_file>: a size that the kernel and
+    its launcher both need, defined once."""
+    found = re.findall(rf"^#define {name} (\d+)$", backend.kernel_source(cu_file), re.MULTILINE)
+    if len(found) != 1:
+        raise LookupError(f"{cu_file}: expected one '#define {name} <integer>' line, found {len(found)}")
+    return int(found[0])
 
 
 class KernelFile:
@@ -110,3 +127,24 @@ class KernelFile:
         kernel = self.function(kernel_name)
         blocks = min((n_threads + BLOCK_SIZE - 1) // BLOCK_SIZE, MAX_BLOCKS)
         kernel((blocks,), (BLOCK_SIZE,), args)
+
+    def run_resident(self, kernel_name, block, shared_mem, max_blocks, args):
+        """Launch `kernel_name` cooperatively (cuLaunchCooperativeKernel): CUDA then guarantees that every
+        block is resident at once, which a grid-wide barrier needs. The grid is as many blocks as the
+        device holds at once (occupancy at `block` threads and `shared_mem` bytes, times the
+        multiprocessors), at most `max_blocks`.
+
+        The flag goes to the kernel's cupy.cuda.Function, not to the RawKernel: RawKernel.__call__
+        passes its module's enable_cooperative_groups (a compile option: CuPy 13 then compiles with
+        --device-c and links libcudadevrt.a from a CUDA toolkit) and refuses it as a keyword."""
+        kernel = self.function(kernel_name)
+        if shared_mem > DEFAULT_DYNAMIC_SHARED_LIMIT:
+            kernel.max_dynamic_shared_size_bytes = shared_mem
+        function = kernel.kernel
+        cupy = _cupy()
+        per_multiprocessor = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(function.ptr, block, shared_mem)
+        if per_multiprocessor < 1:
+            raise RuntimeError(f"{self.cu_file}: {kernel_name} cannot be resident with {block} threads and "
+                               f"{shared_mem} bytes of shared memory per block")
+        grid = min(per_multiprocessor * multiprocessor_count(), max_blocks)
+        function((grid,), (block,), args, shared_mem=shared_mem, enable_cooperative_groups=True)

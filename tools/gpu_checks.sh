@@ -16,6 +16,23 @@ echo "== GPU tests: kernels and online modes on CuPy against the NumPy reference
 HPM_BACKEND=cupy $PY -m pytest -q -p no:cacheprovider tests/test_kernels_device.py tests/test_online_device.py \
     tests/test_cu_compile.py -k "not emulated"
 tests_status=$?
+# on its own: without the nvidia-cuda-nvrtc wheel (requirements.txt) its collection fails, not the above
+echo "== the kernels through NVRTC with CuPy's options (sm_90 CUBIN and PTX)"
+$PY -m pytest -q -p no:cacheprovider tests/test_nvrtc_compile.py || tests_status=1
+
+echo "== released kernel's cooperative launch: registers, resident blocks, grid at the full width (1024)"
+HPM_BACKEND=cupy $PY - <<'EOF' || tests_status=1
+import cupy
+import numpy as np
+from cuda_kernels import launch, online_released
+for dtype in (np.float32, np.float64):
+    name, block, shared_mem = online_released.launch_layout(dtype)
+    kernel = online_released._KERNELS.function(name)
+    per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.kernel.ptr, block, shared_mem)
+    sms = launch.multiprocessor_count()
+    print(f"{name}: {kernel.num_regs} registers/thread, {block} threads, {shared_mem} B shared; {per_sm} blocks "
+          f"resident per SM x {sms} SMs; grid at width 1024: {min(per_sm * sms, 1024 // online_released.WIDE_TILE)}")
+EOF
 
 echo "== layer kernels: NumPy against CuPy (resident, and with a pycaffe layer's two host copies)"
 HPM_BACKEND=cupy $PY tools/bench_kernels.py
