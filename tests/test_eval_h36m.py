@@ -181,3 +181,25 @@ def test_missing_results_and_bad_lists(layout, tmp_path):
     gt.write_text("".join(lines[:3]) + lines[3].replace(",", ",x", 1) + "".join(lines[4:]))
     done = eval_h36m(layout["results"], "--gt-dir", layout["gt"], "--actions", "1")
     assert done.returncode == 2 and "test1.txt:4: value 2 is not a number" in done.stderr
+
+
+def test_loss_log_errors_name_the_file_and_line(tmp_path):
+    from evaluation.loss_curves import parse_caffe_log
+    log = tmp_path / "cpm.log"
+    log.write_text("I1201 solver.cpp:218] Iteration 0, loss = 0.5\n"
+                   "I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.5 (* 1 = 0.5 loss)\n"
+                   "I1201 solver.cpp:218] Iteration 50 (2.1 iter/s, 23.8s/50 iters), loss = nan?\n")
+    with pytest.raises(ValueError, match=r"cpm.log:3: loss 'nan\?' is not a number"):
+        parse_caffe_log(str(log))
+    log.write_text("I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.5 (* 1 = 0.5 loss)\n")
+    with pytest.raises(ValueError, match=r"cpm.log:1: a train net output before any"):
+        parse_caffe_log(str(log))
+    log.write_text("I1201 caffe.cpp:204] Using GPUs 0\n")
+    with pytest.raises(ValueError, match=r"cpm.log: no 'Iteration N, loss = X' lines"):
+        parse_caffe_log(str(log))
+    log.write_text("I1201 solver.cpp:218] Iteration 0, loss = 0.5\n"
+                   "I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.5 (* 1 = 0.5 loss)\n"
+                   "I1201 solver.cpp:218] Iteration 50 (2.1 iter/s, 23.8s/50 iters), loss = 0.25\n"
+                   "I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.2 (* 1 = 0.2 loss)\n"
+                   "I1201 sgd_solver.cpp:105] Iteration 50, lr = 0.001\n")
+    assert parse_caffe_log(str(log)) == {"loss": {0: 0.5, 50: 0.25}, "outputs": {"loss_2d": {0: 0.5, 50: 0.2}}}
