@@ -1,5 +1,6 @@
-"""Evaluation over a results directory (tools/eval_h36m.py, SPEC section 10): the table of
-evaluation.tables and the pictures of evaluation.figures, per action."""
+"""Evaluation over a results directory (tools/eval_h36m.py, SPEC section 10): the ablation table of
+evaluation.tables, the diagnostics of evaluation.diagnostics and evaluation.loss_curves, and the
+pictures of evaluation.figures, per action."""
 import argparse
 import os
 import sys
@@ -8,51 +9,82 @@ from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
 from pose_formats.skeleton import ACTIONS
 
+from .diagnostics import action_diagnostics, format_diagnostics, summarize
 from .figures import action_figure, write_png
-from .tables import METHODS, evaluate_action, format_table, mean_row, write_table
+from .loss_curves import STAGES, format_curves, stage_curves
+from .tables import METHODS, evaluate_action, format_ablation, mean_row, missing_rows, write_table
+
+FIGURE_METHODS = ("coarse", "change", "online_released")   # the default path through the pipeline
 
 
 def build_parser():
     p = argparse.ArgumentParser(
         prog="eval_h36m.py",
-        description="MPJPE and P-MPJPE (mm) per action and on average for the coarse (result<a>_unnorm.csv), "
-                    "offline change (result<a>_change_unnorm.csv) and online corrected "
-                    "(result<a>_refined_unnorm.csv) poses, against the test lists; writes eval.csv, eval.json "
-                    "and PNG pictures per action.")
+        description="The ablation table: MPJPE and P-MPJPE (mm) per action and on average for the coarse "
+                    "(result<a>_unnorm.csv), offline change (result<a>_change_unnorm.csv) and online corrected "
+                    "poses of each mode and 2D source (tools/pred_v2.py's result<a>_refined_unnorm.csv and "
+                    "result<a>_online_<mode>[_gt2d]_unnorm.csv), against the test lists, with diagnostics (the "
+                    "projector's 2D error, the online displacement, paper mode's kept share, the training "
+                    "curves); writes eval.csv, eval.json, ablation.md and PNG pictures. Rows without result "
+                    "files are left out with a note.")
     p.add_argument("results_dir", help="directory with the result CSVs")
     p.add_argument("--gt-dir", required=True, help="directory with the per-action test lists test<a>.txt")
     p.add_argument("--actions", default="1-15", help="actions to evaluate, e.g. 1-15 or 2,5 (default 1-15)")
-    p.add_argument("--out-dir", help="where eval.csv, eval.json and figures/ go (default: results_dir)")
+    p.add_argument("--out-dir", help="where eval.csv, eval.json, ablation.md and figures/ go (default: results_dir)")
     p.add_argument("--max-min", default=DEFAULT_MAX_MIN, help="normalisation table (default: the released one)")
     p.add_argument("--image-root", default="", help="folder the test lists' image paths are relative to")
     p.add_argument("--figure-frames", type=int, default=3,
                    help="frames drawn per action, evenly spaced (default 3; 0: no pictures)")
+    p.add_argument("--crop-px", type=int, default=368,
+                   help="side of the network's input crop in pixels, for 2D errors in pixels (default 368, the "
+                        "paper size; the demo's is 96)")
+    p.add_argument("--logs", help=f"folder with the caffe train logs {', '.join(s + '.log' for s in STAGES)}: "
+                                  "draws figures/loss_<stage>.png with train and held-out values")
     return p
 
 
 def run(args, out=sys.stdout):
     out_dir = args.out_dir or args.results_dir
     max_min = MaxMin(args.max_min)
-    per_action, frames, figures = {}, {}, []
+    per_action, frames, diagnostics, tests, figures = {}, {}, {}, {}, []
     for action in parse_actions(args.actions):
-        if not any(os.path.exists(result_path(args.results_dir, action, kind)) for _, kind in METHODS):
+        if not any(os.path.exists(result_path(args.results_dir, action, kind)) for _, kind, _ in METHODS):
             print(f"action {action:2d} {ACTIONS[action - 1]}: no result files, skipped", file=out)
             continue
         gt = read_test_list(test_list_path(args.gt_dir, action))
         scores, poses, gt_mm = evaluate_action(args.results_dir, gt, action, max_min)
-        per_action[action], frames[action] = scores, len(gt_mm)
+        per_action[action], frames[action], tests[action] = scores, len(gt_mm), gt
+        diagnostics[action] = action_diagnostics(args.results_dir, gt, action, poses)
         if args.figure_frames > 0 and len(gt_mm):
             path = os.path.join(out_dir, "figures", f"action{action:02d}_{ACTIONS[action - 1]}.png")
-            write_png(path, action_figure(args.results_dir, gt, gt_mm, poses, action, args.image_root,
+            drawn = {m: p for m, p in poses.items() if m in FIGURE_METHODS}
+            write_png(path, action_figure(args.results_dir, gt, gt_mm, drawn, action, args.image_root,
                                           args.figure_frames))
             figures.append(path)
     if not per_action:
         raise ValueError(f"{args.results_dir}: no result files for actions {args.actions}")
     mean = mean_row(per_action)
-    print(format_table(per_action, frames, mean), file=out)
-    write_table(out_dir, per_action, frames, mean)
-    print(f"wrote {os.path.join(out_dir, 'eval.csv')}, eval.json and {len(figures)} figure(s)", file=out)
-    return {"actions": per_action, "mean": mean, "figures": figures}
+    for note in missing_rows(mean):
+        print(note, file=out)
+    report = summarize(diagnostics, frames, args.crop_px)
+    if args.logs:
+        report["loss_curves"] = {}
+        for stage in STAGES:
+            log = os.path.join(args.logs, f"{stage}.log")
+            if not os.path.exists(log):
+                print(f"loss curve {stage}: no {log}, left out", file=out)
+                continue
+            report["loss_curves"][stage] = stage_curves(log, stage, args.results_dir, tests, max_min.range,
+                                                        os.path.join(out_dir, "figures", f"loss_{stage}.png"))
+    labels = {method: label for method, _, label in METHODS}
+    markdown = "\n\n".join(part for part in (
+        "### Ablation", format_ablation(per_action, frames, mean),
+        "### Diagnostics", format_diagnostics(report, labels),
+        format_curves(report.get("loss_curves", {}), out_dir)) if part)
+    print(markdown, file=out)
+    write_table(out_dir, per_action, frames, mean, report, markdown)
+    print(f"wrote {os.path.join(out_dir, 'eval.csv')}, eval.json, ablation.md and {len(figures)} figure(s)", file=out)
+    return {"actions": per_action, "mean": mean, "diagnostics": report, "figures": figures}
 
 
 def main(argv=None):

@@ -1,5 +1,6 @@
 """The online correction over a results directory, action by action (tools/pred_v2.py)."""
 import argparse
+import json
 import os
 import sys
 import time
@@ -9,6 +10,7 @@ from tqdm import tqdm
 
 from cuda_kernels import backend
 from evaluation.metrics import mpjpe
+from pose_formats.atomic import atomic_write
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, result_path
 from pose_formats.results import write_result_csv
@@ -21,14 +23,27 @@ from .paper import refine_paper
 from .released import RELEASED_ENGINES, refine_released
 from .weights import load_weights
 
+SOURCE_SUFFIX = {"ours": "", "gt": "_gt2d", "external": "_ext2d"}
+
+
+def output_kind(mode, source):
+    """The result kind a run writes, result<a>_<kind>_{norm,unnorm}.csv and result<a>_<kind>.json:
+    `refined` for the default run (released mode, our 2D), as the released script named it, else
+    online_<mode> with _gt2d or _ext2d for the other 2D sources, so the runs sit side by side."""
+    if mode == "released" and source == "ours":
+        return "refined"
+    return f"online_{mode}{SOURCE_SUFFIX[source]}"
+
 
 def build_parser():
     defaults = OnlineConfig()
     p = argparse.ArgumentParser(
         prog="pred_v2.py",
         description="Online self-supervised correction of the coarse 3D poses that tools/test_all.sh wrote "
-                    "(result<a>_norm.csv), action by action. Writes result<a>_refined_norm.csv and "
-                    "result<a>_refined_unnorm.csv (mm) beside them and prints MPJPE before/after.")
+                    "(result<a>_norm.csv), action by action. Writes result<a>_<kind>_norm.csv, "
+                    "result<a>_<kind>_unnorm.csv (mm) and result<a>_<kind>.json (frames, time, MPJPE before/after, "
+                    "paper mode's share of frames kept at the coarse pose) beside them, kind 'refined' for released "
+                    "mode with our 2D, else online_<mode>[_gt2d|_ext2d], and prints MPJPE before/after.")
     p.add_argument("results_dir", help="directory with result<a>_norm.csv (and result<a>_2d_norm.csv for --2d-source ours)")
     p.add_argument("--weights", required=True, help="converter output (.npz from tools/gen_refinepkl.py)")
     p.add_argument("--legacy-pickle", action="store_true",
@@ -66,10 +81,12 @@ def build_parser():
 
 
 def _complete(paths, frames):
-    """Both outputs exist and hold one line per frame (they are written atomically)."""
+    """Every output exists and the CSVs hold one line per frame (all are written atomically)."""
     for path in paths:
         if not os.path.exists(path):
             return False
+        if not path.endswith(".csv"):
+            continue
         with open(path) as f:
             if sum(1 for line in f if line.strip()) != frames:
                 return False
@@ -85,8 +102,10 @@ def run(args, out=sys.stdout):
     pending = []
     for action in parse_actions(args.actions):
         inputs = load_action(args.results_dir, action, args.source, args.external_2d, args.gt_dir)
-        outputs = (result_path(args.results_dir, action, "refined_norm"),
-                   result_path(args.results_dir, action, "refined_unnorm"))
+        kind = output_kind(args.mode, args.source)
+        outputs = (result_path(args.results_dir, action, f"{kind}_norm"),
+                   result_path(args.results_dir, action, f"{kind}_unnorm"),
+                   os.path.join(args.results_dir, f"result{action}_{kind}.json"))
         if not args.redo and _complete(outputs, len(inputs.coarse)):
             print(f"action {action:2d} {ACTIONS[action - 1]}: already corrected ({outputs[0]}), skipped "
                   "(--redo to recompute)", file=out)
@@ -102,7 +121,7 @@ def run(args, out=sys.stdout):
 
     with tqdm(total=total, unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
         seconds = {}
-        paper_notes = {}
+        paper_stats = {}
         if args.mode == "released":
             start = time.perf_counter()
             refined = refine_released(model, [i.coarse for i, _ in pending], [i.pose_2d for i, _ in pending],
@@ -120,25 +139,33 @@ def run(args, out=sys.stdout):
                     result = refine_paper(model, inputs.coarse, inputs.pose_2d, max_min.range, config,
                                           chunk_frames=args.chunk_frames, progress=bar.update)
                     refined.append(result.refined)
-                    paper_notes[inputs.action] = (f", {result.iterations.mean():.1f} passes per frame, coarse pose "
-                                                  f"kept for {100 * result.kept_coarse.mean():.0f}%")
+                    paper_stats[inputs.action] = {"passes_per_frame": float(result.iterations.mean()),
+                                                  "kept_coarse_frames": int(result.kept_coarse.sum()),
+                                                  "kept_coarse_share": float(result.kept_coarse.mean())}
                 seconds[inputs.action] = time.perf_counter() - start
 
     summary = {}
-    for (inputs, (norm_path, unnorm_path)), poses in zip(pending, refined):
+    for (inputs, (norm_path, unnorm_path, json_path)), poses in zip(pending, refined):
         poses = np.asarray(poses, dtype=np.float64)
         write_result_csv(norm_path, poses, start_index=int(inputs.indices[0]) if len(inputs.indices) else 1)
         write_result_csv(unnorm_path, max_min.unnormalize(poses),
                          start_index=int(inputs.indices[0]) if len(inputs.indices) else 1)
         line = f"action {inputs.action:2d} {ACTIONS[inputs.action - 1]}: {len(poses)} frames"
-        entry = {"frames": len(poses), "ms_per_frame": 1e3 * seconds[inputs.action] / max(1, len(poses))}
+        entry = {"action": inputs.action, "mode": args.mode, "2d_source": args.source, "frames": len(poses),
+                 "ms_per_frame": 1e3 * seconds[inputs.action] / max(1, len(poses)),
+                 **paper_stats.get(inputs.action, {})}
         if inputs.gt is not None:
             gt_mm = max_min.unnormalize(inputs.gt.pose_3d_norm)
             entry["mpjpe_before"] = mpjpe(max_min.unnormalize(inputs.coarse), gt_mm)
             entry["mpjpe_after"] = mpjpe(max_min.unnormalize(poses), gt_mm)
             line += f", MPJPE {entry['mpjpe_before']:.2f} -> {entry['mpjpe_after']:.2f} mm"
-        line += f", {entry['ms_per_frame']:.3f} ms/frame" + paper_notes.get(inputs.action, "")
+        line += f", {entry['ms_per_frame']:.3f} ms/frame"
+        if inputs.action in paper_stats:
+            line += (f", {entry['passes_per_frame']:.1f} passes per frame, coarse pose kept for "
+                     f"{100 * entry['kept_coarse_share']:.0f}%")
         print(line, file=out)
+        with atomic_write(json_path) as f:
+            json.dump(entry, f, indent=2)
         summary[inputs.action] = entry
     if all("mpjpe_before" in e for e in summary.values()) and len(summary) > 1:
         before = np.mean([e["mpjpe_before"] for e in summary.values()])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from evaluation.figures import PANEL
-from evaluation.metrics import mpjpe, p_mpjpe
+from evaluation.metrics import p_mpjpe
 from pose_formats.normalization import MaxMin
 from pose_formats.results import write_result_csv
 
@@ -22,10 +22,15 @@ def eval_h36m(*args):
                           capture_output=True, text=True, cwd=REPO)
 
 
-@pytest.fixture
-def layout(tmp_path):
-    """Actions 1 and 4: coarse, change and online results (no online result for action 4), test
-    lists, and one real frame image."""
+ONLINE_KINDS = {"online_released": "refined", "online_released_gt2d": "online_released_gt2d",
+                "online_independent": "online_independent", "online_independent_gt2d": "online_independent_gt2d",
+                "online_paper": "online_paper", "online_paper_gt2d": "online_paper_gt2d"}
+
+
+def write_layout(tmp_path, kinds):
+    """Test lists, one real frame image, and per action a: result<a>_<kind>.csv for the kinds in
+    kinds[a] (un-normalised 3D, or normalised 2D for 2d_norm and project_2d_norm), and paper mode's
+    JSON beside its CSVs."""
     rng = np.random.default_rng(3)
     max_min = MaxMin()
     results, gt_dir, root = tmp_path / "results", tmp_path / "gt", tmp_path / "data"
@@ -41,14 +46,38 @@ def layout(tmp_path):
         with open(gt_dir / f"test{a}.txt", "w") as f:
             for i, row in enumerate(labels):
                 f.write(f"images/f{i}.png " + ",".join(f"{v:.12g}" for v in row) + "\n")
-        methods = {"unnorm": 40.0, "change_unnorm": 30.0} | ({"refined_unnorm": 20.0} if a == 1 else {})
-        predictions = {}
-        for kind, noise in methods.items():
-            predictions[kind] = gt_mm + rng.normal(0, noise, gt_mm.shape)
+        predictions = {}   # what was meant, before it was written to 9 digits
+        for i, kind in enumerate(kinds[a]):
+            if kind.endswith("2d_norm"):
+                predictions[kind] = labels[:, :32] + rng.normal(0, 0.02 * (i + 1), (n, 32))
+            else:
+                predictions[kind] = gt_mm + rng.normal(0, 10.0 * (i + 1), gt_mm.shape)
             write_result_csv(results / f"result{a}_{kind}.csv", predictions[kind])
-        write_result_csv(results / f"result{a}_2d_norm.csv", labels[:, :32] + 0.01)
-        truth[a] = (max_min.unnormalize(labels[:, 32:80]), predictions)
+            if kind.startswith("online_paper"):
+                (results / f"result{a}_{kind.removesuffix('_unnorm')}.json").write_text(
+                    json.dumps({"frames": n, "kept_coarse_frames": a + 1}))
+        # the predictions as the CSVs hold them, read back with np.loadtxt
+        truth[a] = (max_min.unnormalize(labels[:, 32:80]), labels[:, :32],
+                    {k: np.loadtxt(results / f"result{a}_{k}.csv", delimiter=",", ndmin=2)[:, 1:] for k in predictions})
     return dict(results=results, gt=gt_dir, root=root, truth=truth, out=tmp_path / "eval")
+
+
+@pytest.fixture
+def layout(tmp_path):
+    """The single-mode layout: actions 1 and 4 with coarse, change and default online results (no
+    online result for action 4) and our 2D estimates."""
+    return write_layout(tmp_path, {1: ["unnorm", "change_unnorm", "refined_unnorm", "2d_norm"],
+                                   4: ["unnorm", "change_unnorm", "2d_norm"]})
+
+
+def independent_mpjpe(pred, gt):
+    """Root-aligned mean joint distance, written out here rather than taken from evaluation.metrics."""
+    d = (pred.reshape(len(pred), 16, 3) - pred.reshape(len(pred), 16, 3)[:, :1]) \
+        - (gt.reshape(len(gt), 16, 3) - gt.reshape(len(gt), 16, 3)[:, :1])
+    return float(np.sqrt((d ** 2).sum(axis=2)).mean())
+
+
+# The list files' labels are read in float32, as Caffe reads them: comparisons hold to rel 1e-6.
 
 
 def test_table_json_and_pictures(layout):
@@ -56,32 +85,84 @@ def test_table_json_and_pictures(layout):
                      "--image-root", layout["root"], "--figure-frames", "2")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("no result files, skipped") == 13
+    for method in ("online_released_gt2d", "online_independent", "online_paper_gt2d"):
+        assert f"row {method}: no result<a>_" in done.stdout
     report = json.loads((layout["out"] / "eval.json").read_text())
-    rows = {r["action"]: r for r in report["actions"]}
-    assert sorted(rows) == [1, 4]
-    for a, (gt_mm, predictions) in layout["truth"].items():
-        for method, kind in (("coarse", "unnorm"), ("change", "change_unnorm"), ("online", "refined_unnorm")):
+    rows = report["actions"]
+    assert sorted(rows) == ["Directions", "Greeting"] and rows["Greeting"]["action"] == 4
+    for a, name in ((1, "Directions"), (4, "Greeting")):
+        gt_mm, _, predictions = layout["truth"][a]
+        for method, kind in (("coarse", "unnorm"), ("change", "change_unnorm"), ("online_released", "refined_unnorm")):
             if kind not in predictions:
-                assert method not in rows[a]
+                assert method not in rows[name]
                 continue
-            want = predictions[kind].astype(np.float32).astype(np.float64)  # as written (9 digits)
-            assert rows[a][method]["mpjpe"] == pytest.approx(mpjpe(want, gt_mm), rel=1e-6)
-            assert rows[a][method]["p_mpjpe"] == pytest.approx(p_mpjpe(want, gt_mm), rel=1e-6)
-            assert rows[a][method]["p_mpjpe"] < rows[a][method]["mpjpe"]
-    assert report["mean"]["coarse"]["mpjpe"] == pytest.approx((rows[1]["coarse"]["mpjpe"] + rows[4]["coarse"]["mpjpe"]) / 2)
-    assert report["mean"]["online"] == {**rows[1]["online"], "actions": 1}
+            assert rows[name][method]["mpjpe"] == pytest.approx(independent_mpjpe(predictions[kind], gt_mm), rel=1e-6)
+            assert rows[name][method]["p_mpjpe"] == pytest.approx(p_mpjpe(predictions[kind], gt_mm), rel=1e-6)
+            assert rows[name][method]["p_mpjpe"] < rows[name][method]["mpjpe"]
+    assert report["mean"]["coarse"]["mpjpe"] == pytest.approx(
+        (rows["Directions"]["coarse"]["mpjpe"] + rows["Greeting"]["coarse"]["mpjpe"]) / 2)
+    assert report["mean"]["online_released"] == {**rows["Directions"]["online_released"], "actions": 1}
+    assert sorted(report["mean"]) == ["change", "coarse", "online_released"]
     with open(layout["out"] / "eval.csv") as f:
         table = list(csv.DictReader(f))
     assert [r["action"] for r in table] == ["1", "4", "mean"]
-    assert float(table[0]["change_mpjpe"]) == pytest.approx(rows[1]["change"]["mpjpe"], abs=1e-4)
-    assert table[1]["online_mpjpe"] == ""
-    assert "mean" in done.stdout and f"{rows[1]['coarse']['mpjpe']:.2f}" in done.stdout
+    assert float(table[0]["change_mpjpe"]) == pytest.approx(rows["Directions"]["change"]["mpjpe"], abs=1e-4)
+    assert table[1]["online_released_mpjpe"] == "" and table[1]["online_paper_gt2d_p_mpjpe"] == ""
+    assert f"| coarse 3D | {report['mean']['coarse']['mpjpe']:.1f} |" in done.stdout
+    assert "(1 actions)" in done.stdout  # online_released's mean covers only action 1
+    assert (layout["out"] / "ablation.md").read_text().strip() in done.stdout
 
     picture = cv2.imread(str(layout["out"] / "figures" / "action01_Directions.png"))
     assert picture.shape == (2 * PANEL, 4 * PANEL, 3)    # 2 frames × (2D, coarse, change, online)
     picture = cv2.imread(str(layout["out"] / "figures" / "action04_Greeting.png"))
     assert picture.shape == (2 * PANEL, 3 * PANEL, 3)
     assert picture.std() > 5  # something was drawn
+
+
+def test_ablation_rows_and_diagnostics(tmp_path):
+    online = [f"{k}_unnorm" for k in ONLINE_KINDS.values() if k != "online_paper_gt2d"]
+    layout = write_layout(tmp_path, {a: ["unnorm", "change_unnorm", *online, "2d_norm", "project_2d_norm"]
+                                     for a in (1, 4)})
+    done = eval_h36m(layout["results"], "--gt-dir", layout["gt"], "--actions", "1,4", "--figure-frames", "0",
+                     "--crop-px", "96")
+    assert done.returncode == 0, done.stderr
+    assert "row online_paper_gt2d: no result<a>_online_paper_gt2d_unnorm.csv" in done.stdout
+    report = json.loads((layout["results"] / "eval.json").read_text())
+    methods = {"coarse": "unnorm", "change": "change_unnorm",
+               **{m: f"{k}_unnorm" for m, k in ONLINE_KINDS.items() if m != "online_paper_gt2d"}}
+    assert sorted(report["mean"]) == sorted(methods)
+    names = {1: "Directions", 4: "Greeting"}
+    for method, kind in methods.items():
+        per_action = [independent_mpjpe(layout["truth"][a][2][kind], layout["truth"][a][0]) for a in names]
+        for a, value in zip(names, per_action):
+            assert report["actions"][names[a]][method]["mpjpe"] == pytest.approx(value, rel=1e-6)
+        assert report["mean"][method]["mpjpe"] == pytest.approx(np.mean(per_action), rel=1e-6)
+        assert report["mean"][method]["p_mpjpe"] == pytest.approx(
+            np.mean([p_mpjpe(layout["truth"][a][2][kind], layout["truth"][a][0]) for a in names]), rel=1e-6)
+    markdown = (layout["results"] / "ablation.md").read_text()
+    for method, kind in methods.items():
+        label = report["methods"][method]["label"]
+        assert f"| {label} | {report['mean'][method]['mpjpe']:.1f} |" in markdown
+        assert f"| {label} | {report['mean'][method]['p_mpjpe']:.1f} |" in markdown
+    assert "GT 2D" not in markdown and "ground-truth 2D" in markdown
+
+    diagnostics = report["diagnostics"]
+    spine = 7
+    for name, kind in (("projector_2d", "project_2d_norm"), ("estimate_2d", "2d_norm")):
+        errors = []
+        for a in names:
+            d = (layout["truth"][a][2][kind] - layout["truth"][a][1]).reshape(-1, 16, 2)
+            errors.append(np.sqrt((np.delete(d, spine, axis=1) ** 2).sum(axis=2)).mean())
+            assert diagnostics[name]["actions"][names[a]]["px"] == pytest.approx(96 * errors[-1], rel=1e-6)
+        assert diagnostics[name]["mean"]["norm"] == pytest.approx(np.mean(errors), rel=1e-6)
+    for method, kind in methods.items():
+        if method.startswith("online_"):
+            moved = [independent_mpjpe(layout["truth"][a][2][kind], layout["truth"][a][2]["unnorm"]) for a in names]
+            assert diagnostics["displacement_mm"][method]["mean"] == pytest.approx(np.mean(moved), rel=1e-6)
+    assert diagnostics["paper_kept_coarse"] == {"online_paper": {
+        "share": (2 + 5) / (12 + 7), "frames": 7, "of": 19, "actions": {"Directions": 2 / 12, "Greeting": 5 / 7}}}
+    assert "coarse pose kept for 36.8 % of frames (7 of 19" in markdown
+    assert f"{diagnostics['projector_2d']['mean']['px']:.2f} px of the 96 px crop" in markdown
 
 
 def test_frame_count_mismatch_names_files(layout):
@@ -100,3 +181,25 @@ def test_missing_results_and_bad_lists(layout, tmp_path):
     gt.write_text("".join(lines[:3]) + lines[3].replace(",", ",x", 1) + "".join(lines[4:]))
     done = eval_h36m(layout["results"], "--gt-dir", layout["gt"], "--actions", "1")
     assert done.returncode == 2 and "test1.txt:4: value 2 is not a number" in done.stderr
+
+
+def test_loss_log_errors_name_the_file_and_line(tmp_path):
+    from evaluation.loss_curves import parse_caffe_log
+    log = tmp_path / "cpm.log"
+    log.write_text("I1201 solver.cpp:218] Iteration 0, loss = 0.5\n"
+                   "I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.5 (* 1 = 0.5 loss)\n"
+                   "I1201 solver.cpp:218] Iteration 50 (2.1 iter/s, 23.8s/50 iters), loss = nan?\n")
+    with pytest.raises(ValueError, match=r"cpm.log:3: loss 'nan\?' is not a number"):
+        parse_caffe_log(str(log))
+    log.write_text("I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.5 (* 1 = 0.5 loss)\n")
+    with pytest.raises(ValueError, match=r"cpm.log:1: a train net output before any"):
+        parse_caffe_log(str(log))
+    log.write_text("I1201 caffe.cpp:204] Using GPUs 0\n")
+    with pytest.raises(ValueError, match=r"cpm.log: no 'Iteration N, loss = X' lines"):
+        parse_caffe_log(str(log))
+    log.write_text("I1201 solver.cpp:218] Iteration 0, loss = 0.5\n"
+                   "I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.5 (* 1 = 0.5 loss)\n"
+                   "I1201 solver.cpp:218] Iteration 50 (2.1 iter/s, 23.8s/50 iters), loss = 0.25\n"
+                   "I1201 solver.cpp:237]     Train net output #0: loss_2d = 0.2 (* 1 = 0.2 loss)\n"
+                   "I1201 sgd_solver.cpp:105] Iteration 50, lr = 0.001\n")
+    assert parse_caffe_log(str(log)) == {"loss": {0: 0.5, 50: 0.25}, "outputs": {"loss_2d": {0: 0.5, 50: 0.2}}}

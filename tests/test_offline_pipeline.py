@@ -1,10 +1,13 @@
 """The offline pipeline from the command line, on a tiny synthetic data set: `caffe train` of a demo
 stage, tools/test_all.sh per action, and tools/gen_refinepkl.py."""
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from caffe.proto import caffe_pb2  # noqa: E402
 
 from caffe_nets import retarget_data  # noqa: E402
 from conftest import REPO, VENV  # noqa: E402
+from evaluation.loss_curves import PANEL_HEIGHT, WIDTH, parse_caffe_log  # noqa: E402
 from online.weights import KEYS, LAYERS, load_weights  # noqa: E402
 from pose_formats.listfile import read_list_file  # noqa: E402
 from pose_formats.normalization import MaxMin  # noqa: E402
@@ -31,7 +35,8 @@ def _run(args, **kwargs):
 
 @pytest.fixture(scope="module")
 def trained_bilstm(tiny_dataset, tmp_path_factory):
-    """The demo bilstm stage trained from the command line for a short schedule: (snapshot, losses)."""
+    """The demo bilstm stage trained from the command line for a short schedule: (snapshot, losses,
+    the training log)."""
     folder = tmp_path_factory.mktemp("bilstm")
     net = retarget_data(os.path.join(DEMO, "bilstm", "train.prototxt"), tiny_dataset, folder / "train.prototxt")
     solver = open(os.path.join(DEMO, "bilstm", "solver.prototxt")).read()
@@ -42,12 +47,14 @@ def trained_bilstm(tiny_dataset, tmp_path_factory):
     (folder / "solver.prototxt").write_text(solver)
     run = _run([CAFFE, "train", "-solver", str(folder / "solver.prototxt")])
     assert run.returncode == 0, run.stderr[-3000:]
+    (folder / "bilstm.log").write_text(run.stderr)
     losses = {int(i): float(v) for i, v in re.findall(r"Iteration (\d+), loss = (\S+)", run.stderr)}
-    return str(folder / f"bilstm_iter_{ITERATIONS}.caffemodel"), np.array([losses[i] for i in range(ITERATIONS)])
+    return (str(folder / f"bilstm_iter_{ITERATIONS}.caffemodel"), np.array([losses[i] for i in range(ITERATIONS)]),
+            str(folder / "bilstm.log"))
 
 
 def test_bilstm_stage_trains_from_the_command_line(trained_bilstm):
-    snapshot, losses = trained_bilstm
+    snapshot, losses, _ = trained_bilstm
     assert os.path.exists(snapshot)
     assert losses[-20:].mean() <= 0.5 * losses[:10].mean(), losses
 
@@ -60,6 +67,7 @@ def _test_all(weights, data, out, batch):
 def test_test_all_writes_every_frame_once_and_prints_the_csv_mpjpe(trained_bilstm, tiny_dataset, tmp_path):
     weights = trained_bilstm[0]
     run = _test_all(weights, tiny_dataset, tmp_path / "b5", 5)
+    check_loss_curves(trained_bilstm, tiny_dataset, tmp_path / "b5", tmp_path / "curves")
     assert run.returncode == 0, run.stderr[-3000:]
     table = MaxMin()
     printed = {int(a): (float(m), float(c)) for a, m, c in
@@ -90,6 +98,43 @@ def test_test_all_writes_every_frame_once_and_prints_the_csv_mpjpe(trained_bilst
 
     run = _test_all(weights, tiny_dataset, tmp_path / "b3", 3)
     assert run.returncode != 0 and "is not a multiple of the batch 3" in run.stderr
+
+
+def check_loss_curves(trained_bilstm, data, results, out):
+    """tools/loss_curves.py and eval_h36m.py --logs on the real log and the test results of its model."""
+    _, losses, log = trained_bilstm
+    parsed = parse_caffe_log(log)
+    np.testing.assert_array_equal([parsed["loss"][i] for i in range(ITERATIONS)], losses)
+    assert sorted(parsed["outputs"]) == ["loss_3d", "mpjpe"]
+    assert sorted(parsed["outputs"]["loss_3d"]) == list(range(ITERATIONS))
+    # average_loss 1, loss_3d the only weighted output: the total is that iteration's loss_3d
+    np.testing.assert_allclose([parsed["outputs"]["loss_3d"][i] for i in range(ITERATIONS)], losses, rtol=1e-5)
+    assert 20 < np.mean(list(parsed["outputs"]["mpjpe"].values())) < 2000
+
+    run = _run([sys.executable, "tools/loss_curves.py", log, "--results-dir", str(results),
+                "--gt-dir", os.path.join(data, "gt", "test"), "--out-dir", str(out)])
+    assert run.returncode == 0, run.stderr
+    table = MaxMin()
+    labels = np.vstack([read_list_file(os.path.join(data, "gt", "test", f"test{a}.txt"), 81)[1] for a in range(1, 16)])
+    coarse = np.vstack([np.loadtxt(results / f"result{a}_norm.csv", delimiter=",", ndmin=2)[:, 1:] for a in range(1, 16)])
+    diff = coarse - labels[:, 32:80]
+    held_out = json.loads(run.stdout[run.stdout.index("{"):])["bilstm"]["held_out"]
+    assert held_out["loss_3d"] == pytest.approx(0.5 * (diff ** 2).sum(axis=1).mean(), rel=1e-5)
+    gt_mm = table.unnormalize(labels[:, 32:80])
+    unnorm = np.vstack([np.loadtxt(results / f"result{a}_unnorm.csv", delimiter=",", ndmin=2)[:, 1:] for a in range(1, 16)])
+    assert held_out["mpjpe"] == pytest.approx(np.linalg.norm((unnorm - gt_mm).reshape(-1, 16, 3), axis=2).mean(), rel=1e-4)
+    picture = cv2.imread(str(out / "loss_bilstm.png"))
+    assert picture.shape == (28 + 2 * PANEL_HEIGHT, WIDTH, 3) and picture.std() > 5
+
+    shutil.copy(log, results / "bilstm.log")
+    run = _run([sys.executable, "tools/eval_h36m.py", str(results), "--gt-dir", os.path.join(data, "gt", "test"),
+                "--figure-frames", "0", "--logs", str(results), "--crop-px", "48"])
+    assert run.returncode == 0, run.stderr
+    assert "loss curve cpm: no" in run.stdout and "loss curve addsrr: no" in run.stdout
+    curves = json.loads((results / "eval.json").read_text())["diagnostics"]["loss_curves"]
+    assert list(curves) == ["bilstm"] and curves["bilstm"]["held_out"] == held_out
+    assert curves["bilstm"]["iterations"] == ITERATIONS and os.path.exists(curves["bilstm"]["png"])
+    assert "![bilstm loss curve](figures/loss_bilstm.png)" in (results / "ablation.md").read_text()
 
 
 @pytest.fixture(scope="module")

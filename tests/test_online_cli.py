@@ -1,4 +1,5 @@
 """tools/pred_v2.py over a results directory: modes, 2D sources, skipping, and bad inputs."""
+import json
 import os
 import subprocess
 import sys
@@ -7,10 +8,11 @@ import numpy as np
 import pytest
 
 from evaluation.metrics import mpjpe
-from online import OnlineConfig, OnlineModel, refine_independent, refine_released
+from online import OnlineConfig, OnlineModel, refine_independent, refine_paper, refine_released
 from online.weights import random_weights, save_weights
 from pose_formats.normalization import MaxMin
 from pose_formats.results import read_result_csv, write_result_csv
+from pose_formats.skeleton import ROBUST_JOINTS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACTIONS = (2, 5)
@@ -58,9 +60,9 @@ def pred_v2(*args):
                           capture_output=True, text=True, cwd=REPO)
 
 
-def read_refined(layout, a):
-    _, norm = read_result_csv(layout["results"] / f"result{a}_refined_norm.csv", 48)
-    _, mm = read_result_csv(layout["results"] / f"result{a}_refined_unnorm.csv", 48)
+def read_refined(layout, a, kind="refined"):
+    _, norm = read_result_csv(layout["results"] / f"result{a}_{kind}_norm.csv", 48)
+    _, mm = read_result_csv(layout["results"] / f"result{a}_{kind}_unnorm.csv", 48)
     return norm, mm
 
 
@@ -84,6 +86,8 @@ def test_released_mode_all_actions(layout):
         before = mpjpe(max_min.unnormalize(data[a]["coarse"]), data[a]["gt_mm"])
         after = mpjpe(max_min.unnormalize(want), data[a]["gt_mm"])
         assert f"MPJPE {before:.2f} -> {after:.2f} mm" in done.stdout
+        stats = json.loads((layout["results"] / f"result{a}_refined.json").read_text())
+        assert stats["mpjpe_after"] == pytest.approx(after) and "kept_coarse_share" not in stats
     assert "mean over 2 actions" in done.stdout
 
     # a second run skips both actions and leaves the files alone; --redo recomputes
@@ -105,17 +109,49 @@ def test_independent_mode_with_other_2d_sources(layout, source):
     data = layout["data"][5]
     q = data["gt_2d"] if source == "gt" else data["hourglass"]
     want = refine_independent(OnlineModel(layout["weights"], np.float64), data["coarse"], q)
-    np.testing.assert_allclose(read_refined(layout, 5)[0], want, rtol=1e-8, atol=1e-9)
-    assert not (layout["results"] / "result2_refined_norm.csv").exists()
+    kind = "online_independent_gt2d" if source == "gt" else "online_independent_ext2d"
+    np.testing.assert_allclose(read_refined(layout, 5, kind)[0], want, rtol=1e-8, atol=1e-9)
+    assert not (layout["results"] / f"result2_{kind}_norm.csv").exists()
+    assert not (layout["results"] / "result5_refined_norm.csv").exists()
 
 
 def test_paper_mode_runs(layout):
     done = pred_v2(layout["results"], "--weights", layout["weights_path"], "--actions", "2", "--mode", "paper",
                    "--max-iterations", "4", "--no-progress")
     assert done.returncode == 0, done.stderr
-    assert read_refined(layout, 2)[0].shape == (FRAMES[2], 48)
+    assert read_refined(layout, 2, "online_paper")[0].shape == (FRAMES[2], 48)
     assert "MPJPE" not in done.stdout  # no ground truth given
     assert "passes per frame, coarse pose kept for" in done.stdout
+
+
+def test_paper_mode_writes_its_kept_share(layout):
+    # The fallback threshold at the median distance the uncapped results move from the coarse pose
+    # (robust joints, mm), so about half the frames are kept at the coarse pose.
+    model = OnlineModel(layout["weights"], np.float64)
+    max_min = MaxMin()
+    data = layout["data"]
+    free = {a: refine_paper(model, data[a]["coarse"], data[a]["gt_2d"], max_min.range,
+                            OnlineConfig(fallback_mm=None)).refined for a in ACTIONS}
+    moved = {a: np.linalg.norm(((free[a] - data[a]["coarse"]) * max_min.range).reshape(-1, 16, 3)
+                               [:, list(ROBUST_JOINTS)], axis=2).mean(axis=1) for a in ACTIONS}
+    threshold = float(np.median(np.concatenate(list(moved.values()))))
+    done = pred_v2(layout["results"], "--weights", layout["weights_path"], "--actions", "2,5", "--mode", "paper",
+                   "--2d-source", "gt", "--gt-dir", layout["gt"], "--fallback-mm", threshold, "--float64",
+                   "--no-progress")
+    assert done.returncode == 0, done.stderr
+    shares = []
+    for a in ACTIONS:
+        far = moved[a] > threshold
+        stats = json.loads((layout["results"] / f"result{a}_online_paper_gt2d.json").read_text())
+        assert stats["mode"] == "paper" and stats["2d_source"] == "gt" and stats["frames"] == FRAMES[a]
+        assert stats["kept_coarse_frames"] == int(far.sum())
+        assert stats["kept_coarse_share"] == pytest.approx(far.mean())
+        refined = read_refined(layout, a, "online_paper_gt2d")[0]
+        np.testing.assert_allclose(refined[far], data[a]["coarse"][far], rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(refined[~far], free[a][~far], rtol=1e-6, atol=1e-9)
+        shares.append(stats["kept_coarse_share"])
+    assert 0 < min(shares) and max(shares) < 1, shares
+    assert not list(layout["results"].glob("*refined*"))   # the default run's names are not paper mode's
 
 
 def test_mismatched_frame_counts_name_the_files(layout):
@@ -149,7 +185,7 @@ def test_legacy_pickle_needs_the_flag(layout):
     assert done.returncode == 0, done.stderr
     want = refine_independent(OnlineModel(layout["weights"], np.float32), layout["data"][5]["coarse"],
                               layout["data"][5]["ours"], OnlineConfig())
-    np.testing.assert_allclose(read_refined(layout, 5)[0], want, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(read_refined(layout, 5, "online_independent")[0], want, rtol=1e-7, atol=1e-8)
 
 
 def test_released_kernel_engine_needs_a_gpu(layout, monkeypatch):

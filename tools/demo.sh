@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole pipeline on the embedded synthetic data set (run by `make demo`, from the repo root):
 # data -> caffe train cpm, bilstm, addsrr (each from the previous one's weights, as released) ->
-# test_all.sh per action (3D and 2D) -> gen_refinepkl.py -> online correction -> evaluation.
+# test_all.sh per action (3D and 2D) -> gen_refinepkl.py -> online correction (3 modes x our/GT 2D) ->
+# evaluation (the ablation table, diagnostics, loss curves).
 # Models go to models/demo/, results, logs, the table and the pictures to results/demo/.
 set -euo pipefail
-[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 cd "$(dirname "$0")/.."
 data=data/synthetic out=results/demo models=models/demo
 mkdir -p "$out/logs"
@@ -39,8 +40,16 @@ step "2D estimates of every action with the 2D model (the online stage's 2D inpu
 tools/test_all.sh -t prototxt/demo/test/test_2d.prototxt "$cpm_model" "$out" > "$out/logs/test_2d.log"
 step "converting the refine and projector weights"
 python tools/gen_refinepkl.py "$model_3d" --prototxt prototxt/demo/deploy.prototxt --out "$out/refine.npz"
-step "online self-supervised correction (released mode, our 2D estimates)"
-python tools/pred_v2.py --weights "$out/refine.npz" --gt-dir "$data/gt/test" --redo "$out"
-step "evaluation"
-python tools/eval_h36m.py --gt-dir "$data/gt/test" --image-root "$data" "$out"
-step "done: table in $out/eval.csv and eval.json, pictures in $out/figures"
+# Each mode with our 2D estimates and with ground-truth 2D, for the ablation table; pred_v2 names the
+# files per run (result<a>_refined_* for released mode with our 2D, else result<a>_online_<mode>[_gt2d]_*).
+for mode in released independent paper; do
+  for source in ours gt; do
+    step "online self-supervised correction ($mode mode, ${source/ours/our} 2D)"
+    python tools/pred_v2.py --weights "$out/refine.npz" --gt-dir "$data/gt/test" --mode "$mode" \
+      --2d-source "$source" --redo --no-progress "$out" | tail -1
+  done
+done
+step "evaluation: the ablation table, diagnostics and loss curves"
+crop_px=$(sed -n 's/.*new_width: \([0-9]*\).*/\1/p' prototxt/demo/test/test_3d.prototxt | head -1)
+python tools/eval_h36m.py --gt-dir "$data/gt/test" --image-root "$data" --crop-px "$crop_px" --logs "$out/logs" "$out"
+step "done: table in $out/ablation.md, eval.csv and eval.json, pictures and loss curves in $out/figures"

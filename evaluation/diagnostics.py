@@ -1,0 +1,104 @@
+"""The numbers that explain the ablation table, per action and on average: the projector's 2D error
+on the test frames (and our 2D estimates' error, the online stage's other input), each online
+method's mean displacement from the coarse pose, and paper mode's share of frames kept at the coarse
+pose (from the result<a>_<kind>.json that tools/pred_v2.py writes)."""
+import os
+
+import numpy as np
+
+from pose_formats.input_files import read_json
+from pose_formats.per_action import result_path
+from pose_formats.results import read_result_csv
+from pose_formats.skeleton import ACTIONS, DIM_2D, MASK_2D_JOINT, NUM_JOINTS
+
+from .metrics import mpjpe
+from .tables import METHODS, ONLINE_METHODS
+
+# The projector's loss leaves out the spine (2D-only data has none), so its 2D error does too.
+JOINTS_2D = tuple(j for j in range(NUM_JOINTS) if j != MASK_2D_JOINT)
+ERRORS_2D = {"projector_2d": "project_2d_norm", "estimate_2d": "2d_norm"}
+RESULT_KIND = {method: kind.removesuffix("_unnorm") for method, kind, _ in METHODS}
+PAPER_METHODS = tuple(m for m in ONLINE_METHODS if m.startswith("online_paper"))
+
+
+def error_2d(predicted, truth):
+    """Mean per-joint Euclidean distance over JOINTS_2D between (N, 32) normalised 2D poses."""
+    d = (np.asarray(predicted, np.float64) - truth).reshape(len(truth), NUM_JOINTS, 2)[:, list(JOINTS_2D)]
+    return float(np.linalg.norm(d, axis=2).mean())
+
+
+def action_diagnostics(results_dir, gt, action, poses):
+    """The diagnostics of one action whose inputs exist; `poses` as evaluation.tables.evaluate_action
+    returns them (mm)."""
+    out = {}
+    for name, kind in ERRORS_2D.items():
+        path = result_path(results_dir, action, kind)
+        if os.path.exists(path):
+            _, predicted = read_result_csv(path, DIM_2D)
+            if len(predicted) != len(gt.labels):
+                raise ValueError(f"{path} has {len(predicted)} frames but {gt.path} has {len(gt.labels)}")
+            out[name] = error_2d(predicted, gt.pose_2d)
+    if "coarse" in poses:
+        out["displacement_mm"] = {m: mpjpe(poses[m], poses["coarse"]) for m in ONLINE_METHODS if m in poses}
+    kept = {}
+    for method in PAPER_METHODS:
+        path = os.path.join(results_dir, f"result{action}_{RESULT_KIND[method]}.json")
+        if method in poses and os.path.exists(path):
+            stats = read_json(path)
+            if not isinstance(stats.get("kept_coarse_frames"), int) or stats.get("frames") != len(gt.labels):
+                raise ValueError(f"{path}: expected 'kept_coarse_frames' (an integer) and 'frames' = "
+                                 f"{len(gt.labels)} (the frames of {gt.path})")
+            kept[method] = stats["kept_coarse_frames"]
+    if kept:
+        out["kept_coarse_frames"] = kept
+    return out
+
+
+def summarize(per_action, frames, crop_px):
+    """The report's `diagnostics` entry: per action and on average (mean over the actions that have
+    each number; the kept share over frames)."""
+    out = {"crop_px": crop_px, "joints_2d": [int(j) for j in JOINTS_2D]}
+    for name in ERRORS_2D:
+        have = {a: d[name] for a, d in per_action.items() if name in d}
+        if have:
+            out[name] = {"mean": {"norm": float(np.mean(list(have.values()))),
+                                  "px": float(np.mean(list(have.values()))) * crop_px},
+                         "actions": {ACTIONS[a - 1]: {"norm": v, "px": v * crop_px} for a, v in have.items()}}
+    displacement = {}
+    for method in ONLINE_METHODS:
+        have = {a: d["displacement_mm"][method] for a, d in per_action.items() if method in d.get("displacement_mm", {})}
+        if have:
+            displacement[method] = {"mean": float(np.mean(list(have.values()))),
+                                    "actions": {ACTIONS[a - 1]: v for a, v in have.items()}}
+    if displacement:
+        out["displacement_mm"] = displacement
+    kept = {}
+    for method in PAPER_METHODS:
+        have = {a: d["kept_coarse_frames"][method] for a, d in per_action.items()
+                if method in d.get("kept_coarse_frames", {})}
+        if have:
+            kept[method] = {"share": sum(have.values()) / sum(frames[a] for a in have),
+                            "frames": sum(have.values()), "of": sum(frames[a] for a in have),
+                            "actions": {ACTIONS[a - 1]: k / frames[a] for a, k in have.items()}}
+    if kept:
+        out["paper_kept_coarse"] = kept
+    return out
+
+
+def format_diagnostics(diagnostics, labels):
+    """The diagnostics as markdown lines; `labels` {method: row label}."""
+    lines = []
+    for name, title in (("projector_2d", "projector (`project_2d`) 2D error against ground-truth 2D"),
+                        ("estimate_2d", "our 2D estimates' error against ground-truth 2D")):
+        if name in diagnostics:
+            mean = diagnostics[name]["mean"]
+            lines.append(f"- {title}: {mean['norm']:.4f} of the crop = {mean['px']:.2f} px of the "
+                         f"{diagnostics['crop_px']} px crop (mean per joint, spine left out)")
+    for method, entry in diagnostics.get("displacement_mm", {}).items():
+        lines.append(f"- {labels[method].removeprefix('+ ')}: mean displacement from the coarse pose "
+                     f"{entry['mean']:.1f} mm (MPJPE between the two)")
+    for method, entry in diagnostics.get("paper_kept_coarse", {}).items():
+        lines.append(f"- {labels[method].removeprefix('+ ')}: coarse pose kept for {100 * entry['share']:.1f} % "
+                     f"of frames ({entry['frames']} of {entry['of']}; per action "
+                     f"{100 * min(entry['actions'].values()):.0f}-{100 * max(entry['actions'].values()):.0f} %)")
+    return "\n".join(lines)
