@@ -12,7 +12,7 @@ DEBIAN_PACKAGES := build-essential python3-dev python3-venv libprotobuf-dev prot
   libgoogle-glog-dev libgflags-dev libhdf5-dev libopenblas-dev libboost-system-dev \
   libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch
 
-.PHONY: all deps venv caffe test demo bench gpu-check clean
+.PHONY: all deps venv caffe caffe-gpu test demo bench gpu-check clean
 
 all: caffe
 
@@ -37,6 +37,11 @@ $(VENV)/.installed: requirements.txt setup.py | deps
 caffe: venv
 	@tools/build_caffe.sh --venv $(CURDIR)/$(VENV)
 
+# The CUDA build beside the CPU one (nvcc 13 at CUDA_HOME, default /usr/local/cuda-13.0; cudart, cuBLAS
+# and cuRAND from pinned PyPI wheels); HPM_CAFFE=gpu selects it. Needs no GPU to build.
+caffe-gpu: venv
+	@tools/build_caffe.sh --gpu --venv $(CURDIR)/$(VENV)
+
 test: caffe
 	$(PYTHON) -m pytest tests
 
@@ -48,7 +53,8 @@ bench: caffe
 	$(PYTHON) tools/bench_kernels.py
 	$(PYTHON) tools/bench_online.py
 
-# On a GPU machine (CUDA, CuPy; no pycaffe needed): the GPU tests and timings, in one run.
+# On a GPU machine: the GPU tests and timings, in one run (tools/gpu_checks.sh; with the GPU build of
+# Caffe also the layers in GPU mode, the demo stages on -gpu 0 and test_all.sh -g 0 against the CPU).
 gpu-check:
 	tools/gpu_checks.sh
 
