@@ -7,14 +7,14 @@ Reading (`data`, `diff`) brings the blob's current values to where the layer com
 (`mutable_data`, `mutable_diff`) also makes that copy the current one, as Caffe's own layers do.
 Caffe's and CuPy's kernels both go to the device's default stream, so they run in order unsynchronised.
 """
-import caffe
 import numpy as np
+from caffe._caffe import mode_is_gpu  # patched pycaffe (tools/caffe_patches/pycaffe-gpu.patch)
 
 from cuda_kernels import backend
 
 
 def on_device():
-    return caffe.mode_is_gpu() and backend.name() == "cupy"
+    return mode_is_gpu() and backend.name() == "cupy"
 
 
 def array_module():
