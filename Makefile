@@ -19,7 +19,7 @@ MOCAP_WHEEL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hpm3d/wheels
 PYBULLET_WHEEL := pybullet-3.2.7-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 export MOCAP_WHEEL_DIR
 
-.PHONY: all deps venv mocap caffe test demo bench gpu-check clean
+.PHONY: all deps venv mocap caffe caffe-gpu test demo bench gpu-check clean
 
 all: caffe
 
@@ -52,6 +52,11 @@ $(MOCAP_WHEEL_DIR)/$(PYBULLET_WHEEL): | venv
 caffe: venv
 	@tools/build_caffe.sh --venv $(CURDIR)/$(VENV)
 
+# The CUDA build beside the CPU one (nvcc 13 at CUDA_HOME, default /usr/local/cuda-13.0; cudart, cuBLAS
+# and cuRAND from pinned PyPI wheels); HPM_CAFFE=gpu selects it. Needs no GPU to build.
+caffe-gpu: venv
+	@tools/build_caffe.sh --gpu --venv $(CURDIR)/$(VENV)
+
 test: caffe mocap
 	$(PYTHON) -m pytest tests
 
@@ -63,7 +68,8 @@ bench: caffe
 	$(PYTHON) tools/bench_kernels.py
 	$(PYTHON) tools/bench_online.py
 
-# On a GPU machine (CUDA, CuPy; no pycaffe needed): the GPU tests and timings, in one run.
+# On a GPU machine: the GPU tests and timings, in one run (tools/gpu_checks.sh; with the GPU build of
+# Caffe also the layers in GPU mode, the demo stages on -gpu 0 and test_all.sh -g 0 against the CPU).
 gpu-check:
 	tools/gpu_checks.sh
 

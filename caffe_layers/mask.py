@@ -8,6 +8,7 @@ import numpy as np
 from cuda_kernels.joint_mask import RELEASED_MASK_2D3D_KEEP_PROB, joint_mask, mask_2d_3d
 from pose_formats.skeleton import DIM_2D, DIM_3D
 
+from . import blobs
 from .params import parse_params
 
 
@@ -27,7 +28,7 @@ class _JointDropout(caffe.Layer):
     def backward(self, top, propagate_down, bottom):
         for i in range(len(bottom)):  # the mask does not depend on its input's values
             if propagate_down[i]:
-                bottom[i].diff[...] = 0
+                blobs.mutable_diff(bottom[i])[...] = 0
 
 
 class Mask(_JointDropout):
@@ -50,12 +51,13 @@ class Mask(_JointDropout):
         top[0].reshape(*bottom[0].data.shape)
 
     def forward(self, bottom, top):
+        out = blobs.mutable_data(top[0])
         if not self.training:
-            top[0].data[...] = 1.0
+            out[...] = 1.0
             return
         shape = (bottom[0].num, bottom[0].count // bottom[0].num)
-        mask = joint_mask(shape, self.dim, self.keep_prob, self.seed, self._next_counter(), xp=np)
-        top[0].data[...] = mask.reshape(top[0].data.shape)
+        mask = joint_mask(shape, self.dim, self.keep_prob, self.seed, self._next_counter(), xp=blobs.array_module())
+        out[...] = mask.reshape(out.shape)
 
 
 class Mask2D3D(_JointDropout):
@@ -75,10 +77,10 @@ class Mask2D3D(_JointDropout):
         top[1].reshape(bottom[0].num, DIM_3D)
 
     def forward(self, bottom, top):
+        out2d, out3d = blobs.mutable_data(top[0]), blobs.mutable_data(top[1])
         if not self.training:
-            top[0].data[...] = 1.0
-            top[1].data[...] = 1.0
+            out2d[...] = 1.0
+            out3d[...] = 1.0
             return
-        mask2d, mask3d = mask_2d_3d(bottom[0].num, self.keep_prob, self.seed, self._next_counter(), xp=np)
-        top[0].data[...] = mask2d
-        top[1].data[...] = mask3d
+        out2d[...], out3d[...] = mask_2d_3d(bottom[0].num, self.keep_prob, self.seed, self._next_counter(),
+                                            xp=blobs.array_module())

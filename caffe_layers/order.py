@@ -8,6 +8,7 @@ import numpy as np
 
 from cuda_kernels.inverted_order import inverted_order
 
+from . import blobs
 from .params import parse_params
 
 
@@ -21,17 +22,17 @@ class InvertedOrder(caffe.Layer):
         top[0].reshape(*bottom[0].data.shape)
 
     def forward(self, bottom, top):
-        top[0].data[...] = inverted_order(bottom[0].data)
+        blobs.mutable_data(top[0])[...] = inverted_order(blobs.data(bottom[0]))
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
-            bottom[0].diff[...] = inverted_order(top[0].diff)
+            blobs.mutable_diff(bottom[0])[...] = inverted_order(blobs.diff(top[0]))
 
 
 def reversed_clip_markers(cont):
     """Clip markers (T x N, 0 where a clip starts) for the same frames in reverse order: in reverse,
     a clip starts at its last frame, i.e. where the next frame's marker is 0, or at the last frame."""
-    ends = np.zeros_like(cont)
+    ends = np.zeros_like(cont)  # a CuPy array for a CuPy input (array function dispatch)
     ends[:-1] = cont[1:]
     return ends[::-1]
 
@@ -49,7 +50,7 @@ class ReversedClipMarkers(caffe.Layer):
         top[0].reshape(*bottom[0].data.shape)
 
     def forward(self, bottom, top):
-        top[0].data[...] = reversed_clip_markers(bottom[0].data)
+        blobs.mutable_data(top[0])[...] = reversed_clip_markers(blobs.data(bottom[0]))
 
     def backward(self, top, propagate_down, bottom):
         pass

@@ -10,10 +10,12 @@ import sys
 import caffe
 import numpy as np
 
+from cuda_kernels import backend
 from cuda_kernels.mpjpe import mpjpe
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.results import format_result_line
 
+from . import blobs
 from .params import REQUIRED, parse_params
 
 
@@ -37,10 +39,6 @@ class IndexedRowsFile:
         return len(rows)
 
 
-def _flat(blob):
-    return blob.data.reshape(blob.num, -1)
-
-
 class MPJPEEvaluation(caffe.Layer):
     """Bottoms: prediction, label (N x 48, normalised). Top: the batch's mean MPJPE in mm (give it
     loss_weight 0). Logs the running mean over the first `sample_num` frames; with `save_filepath`,
@@ -62,12 +60,13 @@ class MPJPEEvaluation(caffe.Layer):
         for i in range(len(bottom)):  # pycaffe's blob vectors are indexable, not iterable
             if bottom[i].count // bottom[i].num != 48:
                 raise ValueError(f"layer MPJPEEvaluation: expected N x 48 bottoms, got {bottom[i].data.shape}")
-        top[0].reshape(1)
+        top[0].reshape()  # a scalar, as Caffe's Accuracy layer gives
 
     def forward(self, bottom, top):
-        pred, label = _flat(bottom[0]), _flat(bottom[1])
-        per_frame = mpjpe(pred, label, dim=3, scale=self.max_min.range)
-        top[0].data[0] = per_frame.mean()
+        pred = blobs.items(blobs.data(bottom[0]))
+        per_frame_here = mpjpe(pred, blobs.items(blobs.data(bottom[1])), dim=3, scale=self.max_min.range)
+        blobs.mutable_data(top[0])[...] = per_frame_here.mean()
+        per_frame = backend.to_host(per_frame_here)
         counted = len(per_frame) if not self.sample_num else min(len(per_frame), self.sample_num - self.frames)
         if counted > 0:
             self.frames += counted
@@ -77,12 +76,12 @@ class MPJPEEvaluation(caffe.Layer):
                 sys.stderr.write(f"MPJPEEvaluation{label}: MPJPE over {self.frames} frames = "
                                  f"{self.error_sum / self.frames:.4f} mm\n")
         if self.rows is not None:
-            self.rows.append(self.max_min.unnormalize(pred))
+            self.rows.append(self.max_min.unnormalize(backend.to_host(pred)))
 
     def backward(self, top, propagate_down, bottom):
         for i in range(len(bottom)):  # a metric: no gradient flows through it
             if propagate_down[i]:
-                bottom[i].diff[...] = 0
+                blobs.mutable_diff(bottom[i])[...] = 0
 
 
 class SavePath(caffe.Layer):
@@ -100,7 +99,7 @@ class SavePath(caffe.Layer):
         pass
 
     def forward(self, bottom, top):
-        self.rows.append(_flat(bottom[0]))
+        self.rows.append(blobs.items(bottom[0].data))  # a file on the host: host view
 
     def backward(self, top, propagate_down, bottom):
         pass

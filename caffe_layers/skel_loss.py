@@ -3,10 +3,10 @@
 The released C++ layer passed the plain difference a - b back as if bones were the identity map; this
 layer returns the true gradient (chain rule through the parent map, cuda_kernels.bones)."""
 import caffe
-import numpy as np
 
 from cuda_kernels.bones import skel_vector_loss
 
+from . import blobs
 from .params import parse_params
 
 
@@ -25,17 +25,16 @@ class SkelVectorLoss(caffe.Layer):
         width = bottom[0].count // bottom[0].num
         if width % self.dim or width // self.dim != 16:
             raise ValueError(f"layer SkelVectorLoss: expected 16 joints x {self.dim} values per item, got {width}")
-        top[0].reshape(1)
-
-    def _flat(self, blob):
-        return blob.data.reshape(blob.num, -1)
+        top[0].reshape()  # a scalar, as Caffe's own loss layers give
 
     def forward(self, bottom, top):
-        self.loss, self.grad_a = skel_vector_loss(self._flat(bottom[0]), self._flat(bottom[1]), self.dim)
-        top[0].data[0] = self.loss
+        self.loss, self.grad_a = skel_vector_loss(blobs.items(blobs.data(bottom[0])),
+                                                  blobs.items(blobs.data(bottom[1])), self.dim)
+        blobs.mutable_data(top[0])[...] = self.loss
 
     def backward(self, top, propagate_down, bottom):
-        weight = top[0].diff[0]
+        weight = float(blobs.diff(top[0]))
         for i, sign in ((0, 1.0), (1, -1.0)):
             if propagate_down[i]:
-                bottom[i].diff[...] = (sign * weight * np.asarray(self.grad_a)).reshape(bottom[i].diff.shape)
+                diff = blobs.mutable_diff(bottom[i])
+                diff[...] = (sign * weight * self.grad_a).reshape(diff.shape)

@@ -62,6 +62,18 @@ def to_host(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
+def device_array(pointer, shape, owner):
+    """A float32 CuPy array of `shape` over device memory that another library allocated and keeps
+    (a Caffe blob's, by its integer address), without a copy; `owner` is kept alive with it."""
+    cupy, why = _cupy_or_reason()
+    if cupy is None:
+        raise RuntimeError(f"cannot use device memory at {pointer:#x}: {why}")
+    shape = tuple(int(d) for d in shape)
+    n_bytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(np.float32).itemsize
+    memory = cupy.cuda.UnownedMemory(pointer, n_bytes, owner)
+    return cupy.ndarray(shape, dtype=np.float32, memptr=cupy.cuda.MemoryPointer(memory, 0))
+
+
 _LOCAL_INCLUDE = re.compile(r'^#include "([\w.]+)"[ \t]*$', re.MULTILINE)
 
 

@@ -11,9 +11,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(REPO, ".venv")
 
 
+def caffe_build_record():
+    """The file naming the Caffe build that HPM_CAFFE (cpu, the default, or gpu) selects."""
+    mode = os.environ.get("HPM_CAFFE", "cpu")
+    return os.path.join(VENV, "caffe-build" if mode == "cpu" else f"caffe-build-{mode}")
+
+
 def caffe_build_dir():
     """The Caffe build the venv uses (written by tools/build_caffe.sh)."""
-    with open(os.path.join(VENV, "caffe-build")) as f:
+    with open(caffe_build_record()) as f:
         return f.read().strip()
 
 
@@ -27,13 +33,31 @@ def built_numpy_version():
 
 def pytest_sessionstart(session):
     # _caffe.so is compiled against one NumPy; another one at run time fails in obscure ways.
-    if not os.path.exists(os.path.join(VENV, "caffe-build")):
+    if not os.path.exists(caffe_build_record()):
         return
     built = built_numpy_version()
     if built != np.__version__:
         raise pytest.UsageError(
             f"Caffe in {caffe_build_dir()} was built against NumPy {built}, but NumPy {np.__version__} "
             "is installed: run 'make caffe' to rebuild it for this NumPy")
+
+
+@pytest.fixture(params=["cpu", "gpu"])
+def caffe_mode(request):
+    """Runs a layer test in Caffe's CPU mode (NumPy references) and in GPU mode (CuPy kernels on the
+    blobs' device memory); GPU mode is skipped without the GPU build, a device, or CuPy."""
+    import caffe
+    from cuda_kernels import backend
+    if request.param == "gpu":
+        try:
+            caffe.set_mode_gpu()
+        except RuntimeError as e:  # the CPU_ONLY build, or no device
+            pytest.skip(f"Caffe GPU mode: {e}")
+        if backend.name() != "cupy":
+            caffe.set_mode_cpu()
+            pytest.skip("GPU-mode layers need CuPy with a device (HPM_BACKEND)")
+    yield request.param
+    caffe.set_mode_cpu()
 
 
 @pytest.fixture(scope="session")

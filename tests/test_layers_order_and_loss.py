@@ -9,7 +9,7 @@ from pose_formats.skeleton import PARENTS  # noqa: E402
 
 
 @pytest.mark.parametrize("shape", [(5, 2, 7), (8, 48), (1, 3), (7, 1, 4, 3)])
-def test_inverted_order_forward_and_gradient(tmp_path, shape):
+def test_inverted_order_forward_and_gradient(tmp_path, shape, caffe_mode):
     rng = np.random.default_rng(len(shape))
     # Reversed x against a fixed target through EuclideanLoss: a smooth scalar of the layer's output.
     net = make_net(tmp_path, input_layer("x", shape) + input_layer("target", shape)
@@ -36,7 +36,7 @@ def _bones_loop(p, dim):
 
 @pytest.mark.parametrize("dim", [2, 3])
 @pytest.mark.parametrize("n", [1, 5, 8])
-def test_skel_vector_loss_value_and_true_gradient(tmp_path, dim, n):
+def test_skel_vector_loss_value_and_true_gradient(tmp_path, dim, n, caffe_mode):
     rng = np.random.default_rng(10 * dim + n)
     width = 16 * dim
     net = make_net(tmp_path, input_layer("a", (n, width)) + input_layer("b", (n, width))
@@ -46,7 +46,9 @@ def test_skel_vector_loss_value_and_true_gradient(tmp_path, dim, n):
     b = rng.normal(size=(n, width)).astype(np.float32)
     net.blobs["a"].data[...] = a
     net.blobs["b"].data[...] = b
-    loss = float(net.forward()["loss"][0])
+    out = net.forward()["loss"]
+    assert out.shape == ()                         # a scalar top, as Caffe's own loss layers give
+    loss = float(out)                              # (NumPy 2 refuses float() of a (1,) array)
     expected = np.sum((_bones_loop(a, dim) - _bones_loop(b, dim)) ** 2) / (2 * n)
     assert loss == pytest.approx(expected, rel=1e-5)
     check_gradient_by_finite_differences(net, {"a": a, "b": b}, "loss", rng)

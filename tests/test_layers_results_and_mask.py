@@ -26,7 +26,7 @@ def _eval_net(tmp_path, batch, sample_num, out):
                                    extra="loss_weight: 0"), phase=caffe.TEST)
 
 
-def test_mpjpe_evaluation_matches_numpy_accumulates_and_writes_rows(tmp_path, capfd):
+def test_mpjpe_evaluation_matches_numpy_accumulates_and_writes_rows(tmp_path, capfd, caffe_mode):
     rng = np.random.default_rng(3)
     table = MaxMin()
     batch, sample_num = 5, 13                      # 3 batches, the last one 2 frames past the end
@@ -38,7 +38,7 @@ def test_mpjpe_evaluation_matches_numpy_accumulates_and_writes_rows(tmp_path, ca
         gt = rng.uniform(0.2, 0.8, size=(batch, 48)).astype(np.float32)
         net.blobs["pred"].data[...] = pred
         net.blobs["gt"].data[...] = gt
-        batch_means.append(float(net.forward()["mpjpe"][0]))
+        batch_means.append(float(net.forward()["mpjpe"]))
         preds.append(pred)
         gts.append(gt)
         assert out.exists() == (step == 2)         # renamed only once sample_num rows are written
@@ -87,7 +87,7 @@ def _mask_net(tmp_path, phase, seed, prob=0.3, dim=3, n=40):
 
 
 @pytest.mark.parametrize("dim", [2, 3])
-def test_mask_drops_whole_joints_seeded_and_only_in_training(tmp_path, dim):
+def test_mask_drops_whole_joints_seeded_and_only_in_training(tmp_path, dim, caffe_mode):
     first = [_mask_net(tmp_path, caffe.TRAIN, 7, dim=dim).forward()["mask"].copy() for _ in range(1)][0]
     net = _mask_net(tmp_path, caffe.TRAIN, 7, dim=dim)
     again, second_call = net.forward()["mask"].copy(), net.forward()["mask"].copy()
@@ -100,7 +100,7 @@ def test_mask_drops_whole_joints_seeded_and_only_in_training(tmp_path, dim):
     assert np.all(_mask_net(tmp_path, caffe.TEST, 7, dim=dim).forward()["mask"] == 1)
 
 
-def test_mask2d3d_masks_match_joint_for_joint(tmp_path):
+def test_mask2d3d_masks_match_joint_for_joint(tmp_path, caffe_mode):
     net = make_net(tmp_path, input_layer("pose", (200, 48))
                    + python_layer("m", "caffe_layers.mask", "Mask2D3D", ["pose"], ["m2d", "m3d"], param_str="seed: 5"))
     out = net.forward()

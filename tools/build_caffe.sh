@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Builds stock Caffe 1.0 (CPU-only, Python layers, pycaffe, the `caffe` tool) from the pinned PyPI
-# source distribution and wires it into the project's virtual environment.
+# Builds stock Caffe 1.0 (Python layers, pycaffe, the `caffe` tool) from the pinned PyPI source
+# distribution and wires it into the project's virtual environment: CPU-only, or with --gpu the CUDA
+# build (nvcc from CUDA_HOME, default /usr/local/cuda-13.0; cudart/cuBLAS/cuRAND from the PyPI
+# wheels pinned in tools/caffe_cuda_wheels.txt).
 #
-#   tools/build_caffe.sh [--venv DIR] [--cache DIR] [--check]
+#   tools/build_caffe.sh [--gpu] [--venv DIR] [--cache DIR] [--check]
 #
 # --check only says whether a usable build for this venv's Python and NumPy is in the cache.
 # Patches in tools/caffe_patches/ are applied to the sources first. The build lands in
-# CACHE/caffe-KEY, KEY = hash(sdist sha256, compile rules, patches, Python and NumPy versions): a
-# second run with nothing changed only re-links the venv. A build is first made under a temporary
-# name and renamed when complete, so an interrupted build is never taken for a cached one.
+# CACHE/caffe-KEY (CPU) or CACHE/caffe-gpu-KEY, KEY = hash(sdist sha256, compile rules, patches,
+# Python and NumPy versions; for --gpu also nvcc's version and the wheel pins): a second run with
+# nothing changed only re-links the venv. A build is first made under a temporary name and renamed
+# when complete, so an interrupted build is never taken for a cached one. The venv can hold both
+# builds; HPM_CAFFE=cpu|gpu (default cpu) picks the one `import caffe` and `caffe` use.
 set -euo pipefail
 
 SDIST_NAME=brocolli-caffe
@@ -20,13 +24,15 @@ root=$(dirname "$here")
 venv=$root/.venv
 cache=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hpm3d}
 check_only=0
+gpu=0
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --venv) venv=$2; shift 2 ;;
     --cache) cache=$2; shift 2 ;;
     --check) check_only=1; shift ;;
+    --gpu) gpu=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build_caffe.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -58,9 +64,23 @@ check python3-dev         /usr/include/python3.11/Python.h
 
 py_ver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 np_ver=$("$python" -c 'import numpy; print(numpy.__version__)') || die "NumPy is not importable from $python"
-key=$( { echo "$SDIST_SHA256"; cat "$here/caffe.mk" "$here"/caffe_patches/*.patch; echo "python $py_ver numpy $np_ver"; } \
-  | sha256sum | cut -c1-16)
-build=$cache/caffe-$key
+mode_args=()
+gpu_key=""
+if [ "$gpu" = 1 ]; then
+  cuda_home=${CUDA_HOME:-/usr/local/cuda-13.0}
+  [ -x "$cuda_home/bin/nvcc" ] || die "no nvcc at $cuda_home/bin/nvcc (set CUDA_HOME to a CUDA 13 toolkit)"
+  gpu_key="$("$cuda_home/bin/nvcc" --version | tail -1) $(grep -v '^#' "$here/caffe_cuda_wheels.txt")"
+fi
+key=$( { echo "$SDIST_SHA256"; cat "$here/caffe.mk" "$here"/caffe_patches/*.patch; echo "python $py_ver numpy $np_ver"
+         [ "$gpu" = 0 ] || echo "gpu $gpu_key"; } | sha256sum | cut -c1-16)
+if [ "$gpu" = 1 ]; then
+  build=$cache/caffe-gpu-$key
+  # The wheels' libraries stay in the cache beside the build (its rpath points there).
+  cuda_libs=$cache/cuda-wheels-$(sha256sum < "$here/caffe_cuda_wheels.txt" | cut -c1-16)
+  mode_args=(GPU=1 CUDA_HOME="$cuda_home" CUDA_LIBS="$cuda_libs")
+else
+  build=$cache/caffe-$key
+fi
 mkdir -p "$cache"
 
 # A cached build is used only if every product is there and the binary runs; `why` names the fault.
@@ -80,6 +100,14 @@ fi
 if [ -d "$build" ] && ! verify "$build"; then
   echo "build_caffe.sh: cached build is broken ($why); rebuilding it" >&2
   rm -rf "$build"
+fi
+
+if [ "$gpu" = 1 ] && [ ! -d "$cuda_libs" ]; then
+  echo "== installing the CUDA runtime wheels into $cuda_libs"
+  rm -rf "$cuda_libs.tmp.$$"
+  "$python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$cuda_libs.tmp.$$" \
+    -r "$here/caffe_cuda_wheels.txt" || die "could not install the wheels of $here/caffe_cuda_wheels.txt"
+  mv "$cuda_libs.tmp.$$" "$cuda_libs"
 fi
 
 if [ ! -d "$build" ]; then
@@ -102,30 +130,59 @@ if [ ! -d "$build" ]; then
   done
   echo "== compiling Caffe into $build (a few minutes; log: $tmp/build.log)"
   start=$(date +%s)
-  if ! make -f "$here/caffe.mk" -j"$(nproc)" SRC="$src" OUT="$tmp" PYTHON="$python" > "$tmp/build.log" 2>&1; then
+  if ! make -f "$here/caffe.mk" -j"$(nproc)" SRC="$src" OUT="$tmp" PYTHON="$python" "${mode_args[@]}" \
+       > "$tmp/build.log" 2>&1; then
     cp "$tmp/build.log" "$cache/last-failed-build.log"
     grep -m5 -B2 -A3 'error' "$tmp/build.log" >&2 || tail -20 "$tmp/build.log" >&2
     die "Caffe compile failed; full log: $cache/last-failed-build.log"
   fi
   rm -rf "$tmp/obj" "$src"
-  printf 'sdist %s==%s sha256 %s\npython %s\nnumpy %s\nbuilt %s in %ss\n' \
-    "$SDIST_NAME" "$SDIST_VERSION" "$SDIST_SHA256" "$py_ver" "$np_ver" "$(date -u +%FT%TZ)" \
-    "$(( $(date +%s) - start ))" > "$tmp/BUILD_INFO"
+  printf 'sdist %s==%s sha256 %s\npython %s\nnumpy %s\ncuda %s\nbuilt %s in %ss\n' \
+    "$SDIST_NAME" "$SDIST_VERSION" "$SDIST_SHA256" "$py_ver" "$np_ver" "${gpu_key:-none (CPU_ONLY)}" \
+    "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" > "$tmp/BUILD_INFO"
   verify "$tmp" || die "the fresh build does not work ($why): see $tmp/build.log"
   mv "$tmp" "$build"
   trap - EXIT
 fi
 
-# Wire the build into the venv: pycaffe on sys.path, `caffe` on PATH. The wrapper puts the venv's bin
-# first on PATH because the embedded interpreter of caffe.bin locates its prefix (and so the venv's
-# site-packages, where our layers live) by finding `python3` on PATH.
+# Wire the builds into the venv: pycaffe on sys.path, `caffe` on PATH, each choosing the build that
+# HPM_CAFFE names. The wrapper puts the venv's bin first on PATH because the embedded interpreter of
+# caffe.bin locates its prefix (and so the venv's site-packages, where our layers live) by finding
+# `python3` on PATH.
+if [ "$gpu" = 1 ]; then echo "$build" > "$venv/caffe-build-gpu"; else echo "$build" > "$venv/caffe-build"; fi
+builds=()
+for mode in cpu gpu; do
+  record=$venv/caffe-build; [ $mode = cpu ] || record=$venv/caffe-build-$mode
+  [ -f "$record" ] && builds+=("$mode=$(cat "$record")")
+done
 site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo "$build/python" > "$site/pycaffe.pth"
-cat > "$venv/bin/caffe" <<WRAP
-#!/bin/sh
-# Generated by tools/build_caffe.sh: runs Caffe $SDIST_VERSION from $build
-PATH="$venv/bin:\$PATH" exec "$build/bin/caffe.bin" "\$@"
-WRAP
+rm -f "$site/pycaffe.pth"
+"$python" - "$site/_hpm_caffe.py" "${builds[@]}" <<'PY'
+import sys
+path, builds = sys.argv[1], dict(b.split("=", 1) for b in sys.argv[2:])
+with open(path, "w") as f:
+    f.write(f"""\"\"\"Generated by tools/build_caffe.sh: puts the Caffe build HPM_CAFFE names (default cpu) on sys.path.\"\"\"
+import os
+import sys
+
+BUILDS = {builds!r}
+_choice = os.environ.get("HPM_CAFFE", "cpu")
+if _choice in BUILDS:
+    sys.path.append(os.path.join(BUILDS[_choice], "python"))
+else:
+    sys.stderr.write(f"HPM_CAFFE={{_choice!r}}: this venv has the Caffe builds {{', '.join(BUILDS)}} "
+                     "(make caffe / make caffe-gpu)\\n")
+""")
+PY
+echo "import _hpm_caffe" > "$site/hpm_caffe.pth"
+{
+  echo '#!/bin/sh'
+  echo "# Generated by tools/build_caffe.sh: runs Caffe $SDIST_VERSION, the build HPM_CAFFE names (default cpu)"
+  echo 'case "${HPM_CAFFE:-cpu}" in'
+  for b in "${builds[@]}"; do echo "  ${b%%=*}) build=\"${b#*=}\" ;;"; done
+  echo "  *) echo \"caffe: HPM_CAFFE=\$HPM_CAFFE: this venv has the Caffe builds ${builds[*]%%=*} (make caffe / make caffe-gpu)\" >&2; exit 2 ;;"
+  echo 'esac'
+  echo "PATH=\"$venv/bin:\$PATH\" exec \"\$build/bin/caffe.bin\" \"\$@\""
+} > "$venv/bin/caffe"
 chmod +x "$venv/bin/caffe"
-echo "$build" > "$venv/caffe-build"
 echo "== Caffe ready: $build"

@@ -1,7 +1,9 @@
-# Compiles stock Caffe (CPU-only, Python layers) from an unpacked source tree into one libcaffe.so,
+# Compiles stock Caffe (Python layers) from an unpacked source tree into one libcaffe.so,
 # the pycaffe extension _caffe.so and the `caffe` binary, both linked against that one library
 # (two copies of the protobuf descriptors abort a Python layer inside `caffe train`).
-# Driven by tools/build_caffe.sh, which sets SRC (unpacked sdist), OUT (build folder), PYTHON.
+# Driven by tools/build_caffe.sh, which sets SRC (unpacked sdist), OUT (build folder), PYTHON, and
+# for the CUDA build GPU=1, CUDA_HOME (nvcc and cudart headers) and CUDA_LIBS (the folder holding the
+# PyPI wheels of cudart, cuBLAS and cuRAND: nvidia/cu13/{include,lib}).
 
 SRC    ?= $(error SRC not set)
 OUT    ?= $(error OUT not set)
@@ -13,18 +15,44 @@ PY_INC    := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()
 NUMPY_INC := $(shell $(PYTHON) -c 'import numpy; print(numpy.get_include())')
 HDF5_DIR  := /usr/lib/x86_64-linux-gnu/hdf5/serial
 
+GPU       ?= 0
 PROTO_OUT := $(OUT)/proto-gen
-DEFINES   := -DCPU_ONLY -DWITH_PYTHON_LAYER -DUSE_HDF5 -DCAFFE_VERSION=1.0.0
+DEFINES   := -DWITH_PYTHON_LAYER -DUSE_HDF5 -DCAFFE_VERSION=1.0.0
 # The protoc output comes first: the sdist ships a stale include/caffe/proto/caffe.pb.h.
 INCLUDES  := -I$(PROTO_OUT) -I$(SRC)/include -I$(PY_INC) -I$(NUMPY_INC) -I/usr/include/hdf5/serial
-CXXFLAGS  := -std=c++14 -O2 -fPIC -w $(DEFINES) $(INCLUDES)
 LIBS      := -L$(HDF5_DIR) -lglog -lgflags -lprotobuf -lboost_system -lboost_thread \
              -lboost_filesystem -lboost_python$(PY_TAG) -lhdf5_hl -lhdf5 -lopenblas -lpthread \
              -lpython$(PY_VER)
-
 LIB_SRCS := $(filter-out %cudnn.cpp,$(shell cd $(SRC) && find src/caffe -name '*.cpp' \
               -not -path 'src/caffe/test/*' -not -name 'cudnn_*'))
-LIB_OBJS := $(addprefix $(OUT)/obj/,$(LIB_SRCS:.cpp=.o)) $(OUT)/obj/caffe.pb.o
+
+ifeq ($(GPU),1)
+CUDA_HOME ?= /usr/local/cuda-13.0
+CUDA_LIBS ?= $(error CUDA_LIBS not set)
+WHEEL_CU  := $(CUDA_LIBS)/nvidia/cu13
+NVCC      := $(CUDA_HOME)/bin/nvcc
+# sm_90 machine code for H100/H200, and compute_90 PTX that newer cards compile when loading.
+GENCODE   := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+INCLUDES  += -I$(WHEEL_CU)/include -I$(CUDA_HOME)/include
+# CUDA 13's Thrust/CCCL headers need C++17.
+CXXFLAGS  := -std=c++17 -O2 -fPIC -w $(DEFINES) $(INCLUDES)
+NVCCFLAGS := -std=c++17 -O2 $(GENCODE) -Xcompiler -fPIC -w $(DEFINES) $(INCLUDES)
+# cudart, cuBLAS and cuRAND from the wheels, found at run time through the rpath.
+LIBS      += -L$(WHEEL_CU)/lib -l:libcudart.so.13 -l:libcublas.so.13 -l:libcurand.so.10 \
+             -Wl,-rpath,$(WHEEL_CU)/lib
+# Extra layers of the sdist that have no GPU code (their Forward_gpu is declared, never defined);
+# the pose nets use none of them.
+NO_GPU_CODE := hardsigmoid hardswish maxunpool pixelshuffle proposal upsample relu6
+LIB_SRCS  := $(filter-out $(NO_GPU_CODE:%=src/caffe/layers/%_layer.cpp),$(LIB_SRCS))
+CU_SRCS   := $(filter-out $(NO_GPU_CODE:%=src/caffe/layers/%_layer.cu),$(shell cd $(SRC) && \
+               find src/caffe -name '*.cu' -not -path 'src/caffe/test/*' -not -name 'cudnn_*'))
+else
+DEFINES   += -DCPU_ONLY
+CXXFLAGS  := -std=c++14 -O2 -fPIC -w $(DEFINES) $(INCLUDES)
+CU_SRCS   :=
+endif
+
+LIB_OBJS := $(addprefix $(OUT)/obj/,$(LIB_SRCS:.cpp=.o) $(CU_SRCS:.cu=.cu.o)) $(OUT)/obj/caffe.pb.o
 
 .PHONY: all
 all: $(OUT)/lib/libcaffe.so $(OUT)/python/caffe/_caffe.so $(OUT)/bin/caffe.bin \
@@ -48,6 +76,10 @@ $(OUT)/obj/caffe.pb.o: $(PROTO_OUT)/caffe/proto/caffe.pb.cc
 $(OUT)/obj/%.o: $(SRC)/%.cpp $(PROTO_OUT)/caffe/proto/caffe.pb.h
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(OUT)/obj/%.cu.o: $(SRC)/%.cu $(PROTO_OUT)/caffe/proto/caffe.pb.h
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(OUT)/lib/libcaffe.so: $(LIB_OBJS)
 	@mkdir -p $(@D)

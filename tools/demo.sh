@@ -4,13 +4,21 @@
 # test_all.sh per action (3D and 2D) -> gen_refinepkl.py -> online correction (3 modes x our/GT 2D) ->
 # evaluation (the ablation table, diagnostics, loss curves).
 # Models go to models/demo/, results, logs, the table and the pictures to results/demo/.
+# With the GPU build (`make caffe-gpu`) and a CUDA device, Caffe trains and tests on GPU 0 (the demo
+# solvers say CPU; `-gpu 0` overrides them); HPM_CAFFE=cpu keeps everything on the CPU.
 set -euo pipefail
-[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 cd "$(dirname "$0")/.."
 data=data/synthetic out=results/demo models=models/demo
 mkdir -p "$out/logs"
 start=$(date +%s)
 step() { printf '\n== [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+train_gpu=() test_gpu=()
+if [ "${HPM_CAFFE:-}" != cpu ] && [ -f .venv/caffe-build-gpu ] && HPM_CAFFE=gpu caffe device_query > /dev/null 2>&1; then
+  export HPM_CAFFE=gpu; train_gpu=(-gpu 0); test_gpu=(-g 0)
+  step "Caffe on GPU 0 (the GPU build)"
+fi
 
 if [ ! -f "$data/meta.json" ]; then
   step "generating the synthetic data set in $data"
@@ -23,7 +31,7 @@ train() {
   max_iter=$(sed -n 's/^max_iter: //p' "prototxt/demo/$stage/solver.prototxt")
   step "caffe train $stage ($max_iter iterations${weights:+, from $weights})"
   mkdir -p "$models/$stage"
-  caffe train -solver "prototxt/demo/$stage/solver.prototxt" ${weights:+-weights "$weights"} 2>&1 \
+  caffe train -solver "prototxt/demo/$stage/solver.prototxt" ${weights:+-weights "$weights"} "${train_gpu[@]}" 2>&1 \
     | tee "$out/logs/$stage.log" \
     | sed -un "s/.*solver.cpp:[0-9]*\] Iteration \([0-9]*\), loss = \(.*\)/  $stage iteration \1\/$max_iter  loss \2/p"
   [ "${PIPESTATUS[0]}" = 0 ] || { tail -20 "$out/logs/$stage.log" >&2; exit 1; }
@@ -35,9 +43,9 @@ train bilstm "$cpm_model"
 train addsrr "$model";    model_3d=$model
 
 step "testing every action with the 3D model"
-tools/test_all.sh -t prototxt/demo/test/test_3d.prototxt "$model_3d" "$out"
+tools/test_all.sh -t prototxt/demo/test/test_3d.prototxt "${test_gpu[@]}" "$model_3d" "$out"
 step "2D estimates of every action with the 2D model (the online stage's 2D input)"
-tools/test_all.sh -t prototxt/demo/test/test_2d.prototxt "$cpm_model" "$out" > "$out/logs/test_2d.log"
+tools/test_all.sh -t prototxt/demo/test/test_2d.prototxt "${test_gpu[@]}" "$cpm_model" "$out" > "$out/logs/test_2d.log"
 step "converting the refine and projector weights"
 python tools/gen_refinepkl.py "$model_3d" --prototxt prototxt/demo/deploy.prototxt --out "$out/refine.npz"
 # Each mode with our 2D estimates and with ground-truth 2D, for the ablation table; pred_v2 names the

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Every check and timing that needs a GPU, in one run, for a machine with CUDA, CuPy and (for the
-# torch.func baseline) PyTorch; no pycaffe is needed. Prints what BENCHMARKS.md records.
+# torch.func baseline) PyTorch. Prints what BENCHMARKS.md records.
 #   usage: tools/gpu_checks.sh [--quick]      (--quick: the tests and small timings only)
 # PYTHON picks the interpreter (default python3). Exits non-zero when a test fails.
+# Where the venv also has the GPU build of Caffe (`make caffe-gpu`, HPM_CAFFE=gpu), it then checks
+# Caffe on the device (tools/gpu_checks_caffe.sh): the layers in GPU mode, the demo stages on -gpu 0,
+# test_all.sh -g 0 against the CPU build, and the paper-size bilstm iteration on both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then sed -n 2,5p "$0"; exit 0; fi
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then sed -n 2,8p "$0"; exit 0; fi
 quick=${1:-}
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || exit 1
@@ -43,5 +46,10 @@ if [ "$quick" = "--quick" ]; then
 else
     HPM_BACKEND=cupy $PY tools/bench_online.py --frames 1000000 --released-frames 150000 --paper-frames 20000 \
         --torch-frames 100000 --memory-budget-mb 1024 --device-memory-gb 8 --repeats 3
+fi
+if [ -f .venv/caffe-build-gpu ]; then
+    tools/gpu_checks_caffe.sh || tests_status=1
+else
+    echo "== Caffe on the GPU: skipped (no GPU build in .venv: make caffe-gpu)"
 fi
 exit $tests_status

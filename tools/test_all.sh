@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tests a model on every action (1..15), one `caffe test` each, as the released test_all.sh did.
 #
-#   tools/test_all.sh [-t TEMPLATE] [-d DATA] <weights.caffemodel> <out dir> [batch]
+#   tools/test_all.sh [-t TEMPLATE] [-d DATA] [-g GPU] <weights.caffemodel> <out dir> [batch]
 #
+# -g GPU runs `caffe test -gpu GPU` with the GPU build of Caffe (HPM_CAFFE=gpu, `make caffe-gpu`).
 # TEMPLATE defaults to prototxt/test/test_3d.prototxt (paper size); the demo uses
 # prototxt/demo/test/test_3d.prototxt, and test_2d.prototxt with a 2D model. DATA replaces the
 # template's data folder (lists DATA/gt/test/test<a>.txt, images under DATA). Writes, per action a:
@@ -12,11 +13,13 @@
 set -euo pipefail
 template=prototxt/test/test_3d.prototxt
 data=()
-if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+gpu=()
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 while [ $# -gt 0 ]; do
   case $1 in
     -t) template=$2; shift 2 ;;
     -d) data=(--data "$2"); shift 2 ;;
+    -g) gpu=(-gpu "$2"); export HPM_CAFFE=gpu; shift 2 ;;
     *) break ;;
   esac
 done
@@ -39,7 +42,8 @@ for a in $(seq 1 15); do
          "$work/test$a.prototxt") || exit 1
   read -r frames iterations name <<< "$info"
   log=$work/test$a.log
-  if ! caffe test -model "$work/test$a.prototxt" -weights "$weights" -iterations "$iterations" > "$log" 2>&1; then
+  if ! caffe test -model "$work/test$a.prototxt" -weights "$weights" -iterations "$iterations" "${gpu[@]}" \
+       > "$log" 2>&1; then
     tail -20 "$log" >&2
     echo "test_all.sh: caffe test failed on action $a (log above)" >&2
     exit 1
