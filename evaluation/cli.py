@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from pose_formats.cli import run_tool
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
 from pose_formats.skeleton import ACTIONS
@@ -88,10 +89,4 @@ def run(args, out=sys.stdout):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, OSError) as e:
-        print(f"eval_h36m.py: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_tool("eval_h36m.py", build_parser, run, argv)

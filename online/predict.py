@@ -11,6 +11,7 @@ from tqdm import tqdm
 from cuda_kernels import backend
 from evaluation.metrics import mpjpe
 from pose_formats.atomic import atomic_write
+from pose_formats.cli import run_tool
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, result_path
 from pose_formats.results import write_result_csv
@@ -175,10 +176,4 @@ def run(args, out=sys.stdout):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, OSError) as e:
-        print(f"pred_v2.py: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_tool("pred_v2.py", build_parser, run, argv)
