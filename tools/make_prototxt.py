@@ -16,6 +16,7 @@ from caffe import layers as L, params as P
 import caffe
 
 from caffe_layers.params import format_params
+from pose_formats.listfile import LIST_MPII as MPII_LIST, LIST_TRAIN as TRAIN_LIST
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,8 +53,6 @@ GRADIENT_CUT = {"addsrr": "prediction", "mask3d": "special_conv_1"}
 
 CLIP = 5          # frames per clip = batch of the LSTM stages
 MPII_BATCH = 3    # 2D-only frames added to each clip in the 3D-to-2D stages
-TRAIN_LIST = "16skel_train_2d3d_clip.txt"
-MPII_LIST = "mpii_2d_train.txt"
 
 # conv name -> (output channels at full width, kernel); pooling after the names in POOL_AFTER.
 BACKBONE = [("conv1_1", 64), ("conv1_2", 64), ("conv2_1", 128), ("conv2_2", 128),
