@@ -24,13 +24,12 @@ CONFIGS = {
     # The paper's configuration: VGG-19/CPM widths at 368x368, 1024-wide 3D head, as released.
     "paper": dict(folder="prototxt", side=368, width_div=1, data="data/h36m", models="models/paper",
                   iters=dict(cpm=100000, bilstm=200000, addsrr=100000, mask3d=50000, finetune_whole=50000),
-                  snapshot=10000, display=50, cpm_lr=1e-4, solver_mode="GPU", demo_backbone=False),
-    # The demo: 96x96 images and a quarter of every width, on the CPU. It trains the 2D network from
-    # scratch (no MPII-pretrained CPM), so bilstm keeps the backbone trainable where the released
-    # stage froze it; everything else trains as released.
+                  snapshot=10000, display=50, solver_mode="GPU"),
+    # The demo: 96x96 images and a quarter of every width, on the CPU, trained as released. With no
+    # MPII-pretrained CPM its cpm stage learns the 2D backbone from scratch, which bilstm then freezes.
     "demo": dict(folder="prototxt/demo", side=96, width_div=4, data="data/synthetic", models="models/demo",
-                 iters=dict(cpm=1500, bilstm=2500, addsrr=4000, mask3d=200, finetune_whole=200),
-                 snapshot=0, display=50, cpm_lr=1e-3, solver_mode="CPU", demo_backbone=True),
+                 iters=dict(cpm=1500, bilstm=2500, addsrr=1500, mask3d=200, finetune_whole=200),
+                 snapshot=0, display=50, solver_mode="CPU"),
 }
 
 # Weight / bias lr_mult of each parameter group, per stage, as in the released files (decay_mult: 1 on
@@ -45,7 +44,6 @@ LR_MULTS = {
 }
 LR_MULTS["finetune_whole"] = LR_MULTS["addsrr"]
 LR_MULTS["inference"] = LR_MULTS["addsrr"]   # deploy and test nets: as the released deploy.prototxt
-DEMO_BACKBONE = (1, 2)                       # the demo's bilstm backbone, as its cpm stage trained it
 
 # Where a stage stops the loss gradient (the released `propagate_down: 0`): addsrr at the prediction
 # (inverted2), so only the refine branch and projector train; mask3d above the backbone.
@@ -82,8 +80,6 @@ class Builder:
         self.c = config
         self.stage = stage
         self.mults = dict(LR_MULTS[stage])
-        if stage == "bilstm" and config["demo_backbone"]:
-            self.mults["backbone"] = DEMO_BACKBONE
         self.cut = GRADIENT_CUT.get(stage)
         self.n = caffe.NetSpec()
 
@@ -163,12 +159,17 @@ class Builder:
         n.project_residual = L.Eltwise(p1, p3, operation=P.Eltwise.SUM)
         return self.fc("project_2d", n.project_residual, 32, "project_2d", relu=False)
 
-    def lstm_data(self, source, batch, shuffle, label_dim=81, layer="ImageDataLstm"):
+    def lstm_data(self, source, batch, order, label_dim=81, layer="ImageDataLstm"):
+        """order: "clips" (each batch the lines from a random start: whole clips, for the LSTM stages),
+        "frames" (the lines shuffled: independent frames, as the released cpm and 2D-only data read
+        them) or "list" (in list order, for tests)."""
         side = self.c["side"]
         params = dict(source=f"{self.c['data']}/{source}", root_folder=f"{self.c['data']}/", batch_size=batch,
-                      new_height=side, new_width=side, is_shuffle_batch=shuffle, seed=1)
+                      new_height=side, new_width=side, is_shuffle_batch=order == "clips", seed=1)
+        if order == "frames":
+            params.update(shuffle=True)
         if label_dim != 81:
-            params.update(label_dim=label_dim, shuffle=True)
+            params.update(label_dim=label_dim)
         return python("caffe_layers.data", layer, ntop=2, params=params)
 
     def split_labels(self, label, prefix=""):
@@ -195,7 +196,7 @@ def head_2d(builder, data):
 def cpm_net(config):
     b = Builder(config, "cpm")
     n = b.n
-    n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
+    n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, "frames")
     b.split_labels(n.label)
     n.unused_silence = L.Silence(n.clip, n.label_3d, ntop=0)
     n.loss_2d = L.EuclideanLoss(head_2d(b, n.data), n.label_2d)
@@ -205,7 +206,7 @@ def cpm_net(config):
 def bilstm_net(config):
     b = Builder(config, "bilstm")
     n = b.n
-    n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
+    n.data, n.label = b.lstm_data(TRAIN_LIST, CLIP, "clips")
     b.split_labels(n.label)
     n.label_2d_silence = L.Silence(n.label_2d, ntop=0)
     pred = b.transformer(b.encoder(n.data), n.clip)
@@ -221,8 +222,8 @@ def addsrr_net(config, stage="addsrr"):
     masked = stage == "mask3d"
     b = Builder(config, stage)
     n = b.n
-    n.h36m_data, n.h36m_label = b.lstm_data(TRAIN_LIST, CLIP, shuffle=True)
-    n.mpii_data, n.mpii_label = b.lstm_data(MPII_LIST, MPII_BATCH, shuffle=False, label_dim=33, layer="ImageData")
+    n.h36m_data, n.h36m_label = b.lstm_data(TRAIN_LIST, CLIP, "clips")
+    n.mpii_data, n.mpii_label = b.lstm_data(MPII_LIST, MPII_BATCH, "frames", label_dim=33, layer="ImageData")
     b.split_labels(n.h36m_label, "h36m_")
     n.mpii_label_2d, n.mpii_clip_marker = L.Slice(n.mpii_label, slice_point=[32], axis=1, ntop=2)
     n.mpii_clip = L.Reshape(n.mpii_clip_marker, shape=dict(dim=[-1, 1]))
@@ -260,7 +261,7 @@ def test_3d_net(config):
     """One action at a time; tools/test_all.sh fills in the list, sample count and result paths."""
     b = Builder(config, "inference")
     n = b.n
-    n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, shuffle=False)
+    n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, "list")
     b.split_labels(n.label)
     n.label_2d_silence = L.Silence(n.label_2d, ntop=0)
     pred = b.transformer(b.encoder(n.data), n.clip)
@@ -281,7 +282,7 @@ def test_3d_net(config):
 def test_2d_net(config):
     b = Builder(config, "cpm")
     n = b.n
-    n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, shuffle=False)
+    n.data, n.label = b.lstm_data("gt/test/test1.txt", CLIP, "list")
     b.split_labels(n.label)
     n.unused_silence = L.Silence(n.clip, n.label_3d, ntop=0)
     n.loss_2d = L.EuclideanLoss(head_2d(b, n.data), n.label_2d)
@@ -310,10 +311,15 @@ STAGES = {
 }
 
 
+# Adam's base rate per stage, the same for the paper and the demo (cpm as the released cpm solver; a
+# tenfold rate let the demo's from-scratch cpm collapse to one constant pose: every conv4_7 unit dead).
+BASE_LR = {"cpm": 1e-4, "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetune_whole": 1e-5}
+
+
 def solver(config, stage):
     """Adam as released (beta 0.9/0.999, fixed rate, gradients clipped at 5); the paper's solvers say
     GPU as released, the demo's CPU (`caffe train -gpu N` overrides either)."""
-    lr = {"cpm": config["cpm_lr"], "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetune_whole": 1e-5}[stage]
+    lr = BASE_LR[stage]
     prefix = f"{config['models']}/{stage}/{stage}"
     lines = [f'net: "{config["folder"]}/{stage}/train.prototxt"', 'type: "Adam"', f"base_lr: {lr:g}",
              "momentum: 0.9", "momentum2: 0.999", 'lr_policy: "fixed"', "clip_gradients: 5",

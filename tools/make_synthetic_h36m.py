@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pose_formats import synthetic  # noqa: E402
 from pose_formats.mocap.catalogue import MissingMocapPackage  # noqa: E402
 from pose_formats.synthetic.motions import sequence_world_poses  # noqa: E402
-from pose_formats.synthetic.real_motion import RealMotionSource  # noqa: E402
+from pose_formats.synthetic.real_motion import TRAIN_REAL_SHARE, RealMotionSource  # noqa: E402
 
 DEFAULTS = synthetic.SyntheticConfig()
 
@@ -47,6 +47,9 @@ def parse_args(argv=None):
                         "generator's own motions only (default: %(default)s)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="rendering processes (default: the number of cores, %(default)s)")
+    p.add_argument("--real-share", type=float, default=TRAIN_REAL_SHARE,
+                   help="with --motion real: the share of training sequences that perform a real clip "
+                        f"(the others the procedural motion of their action; default: {TRAIN_REAL_SHARE})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -63,8 +66,8 @@ def main(argv=None):
             frames_per_action=args.frames_per_action, cameras=args.cameras, test_cameras=args.test_cameras,
             image_format=args.image_format)
         start = time.monotonic()
-        motion_source = (RealMotionSource(config.seed, config.test_subjects) if args.motion == "real"
-                         else sequence_world_poses)
+        motion_source = (RealMotionSource(config.seed, config.test_subjects, train_real_share=args.real_share)
+                         if args.motion == "real" else sequence_world_poses)
         meta = synthetic.generate(args.out, config, workers=args.workers, progress=not args.no_progress,
                                   overwrite=args.force, motion_source=motion_source)
     except (ValueError, MissingMocapPackage) as e:

@@ -31,8 +31,8 @@ class SyntheticConfig:
     image_size: int = 96
     train_subjects: tuple = P1_TRAIN_SUBJECTS
     test_subjects: tuple = P1_TEST_SUBJECTS
-    frames_per_action: int = 20      # kept frames per sequence; a multiple of CLIP_LENGTH
-    cameras: int = 2                 # rig views rendered for the training subjects
+    frames_per_action: int = 40      # kept frames per sequence (8 s of motion); a multiple of CLIP_LENGTH
+    cameras: int = 3                 # rig views rendered for the training subjects (the 4th is the 2D-only view)
     test_cameras: int = 1            # rig views rendered for the test subjects
     crop_margin: float = 1.3
     image_format: str = "jpg"

@@ -25,8 +25,16 @@ NOT_UPRIGHT = ("deepmimic_cartwheel", "deepmimic_crawl", "deepmimic_roll", "deep
                "deepmimic_getup_faceup", "deepmimic_getup_facedown")
 
 
+# The share of training sequences that perform a real clip: most, since real motion is what the test
+# subjects perform; the procedural motions keep some of each action's own movement. Set together with
+# the demo's other data settings in one trial (README, demo section), not tuned on its own.
+TRAIN_REAL_SHARE = 0.75
+
+
 class RealMotionSource:
-    def __init__(self, seed, test_subjects, test_fraction=0.3, train_real_share=0.5):
+    def __init__(self, seed, test_subjects, test_fraction=0.3, train_real_share=TRAIN_REAL_SHARE):
+        if not 0.0 <= train_real_share <= 1.0:
+            raise ValueError(f"train_real_share must be within 0..1, got {train_real_share}")
         self.clips = {clip.name: clip for clip in catalogue() if clip.name not in NOT_UPRIGHT}
         self.train_clips, self.test_clips = split_clips(self.clips, test_fraction, seed)
         self.test_subjects = tuple(test_subjects)
