@@ -5,13 +5,18 @@ K is 81 for 2D+3D lists (32 2D + 48 3D + clip marker) and 33 for 2D-only (MPII-s
 The values follow the line's last space, as the released C++ reader split it, so image paths may
 contain spaces.
 
-The released training list has about 300,000 lines (24 million values): lines are split and values
-parsed with NumPy over blocks of the file. A file that this fast path does not accept whole (any bad
-line, but also tabs, CR line ends or padded fields) is read again line by line, which names the
-first bad line or reads the unusual layout.
+The released training list has about 300,000 lines (24 million values, 300 MB): it is parsed by
+NumPy's C text reader (`np.loadtxt`), in one part per core, each part after the first in a forked
+process (the reader holds the GIL, so threads would not run in parallel). A file that this fast path
+does not accept whole (any bad line, but also non-ASCII text, tabs, CR line ends, padded fields or a
+comma in a path) is read again line by line, which names the first bad line or reads the unusual
+layout.
 """
+import concurrent.futures
 import dataclasses
+import io
 import math
+import multiprocessing
 import os
 
 import numpy as np
@@ -24,7 +29,9 @@ LABEL_DIM_2D = 33
 
 # 9 significant digits round-trip every float32 (FLT_DECIMAL_DIG); 8 do not always.
 _VALUE_FORMAT = "%.9g"
-_BLOCK_BYTES = 1 << 24   # the fast path's working set: a few copies of one block of lines
+# A file is cut into parts of at least this size (one per core at most): below it a forked
+# process costs more than it saves.
+_PART_BYTES = 1 << 24
 
 # The released data set's list files (under data/h36m/ or the demo's data/synthetic/) and its meta file.
 LIST_TRAIN = "16skel_train_2d3d_clip.txt"
@@ -73,15 +80,12 @@ def parse_list_file(path, label_dim, clip_marker=True):
     """The list file as a ListFile, with every line checked but no image looked at: a reader names a
     missing image with `ListFile.image_error` when it first reads it."""
     check_file(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    parsed = _parse_blocks(data, label_dim)
+    parsed = _parse_fast(path, label_dim, _part_count(os.path.getsize(path)))
     if parsed is None:
         parsed = _parse_lines(path, label_dim)
     image_paths, labels, line_numbers = parsed
     if not image_paths:
         raise ValueError(f"{path}: empty list file (no frames)")
-    labels = labels.astype(np.float32)
     if clip_marker:
         bad = np.flatnonzero((labels[:, -1] != 0) & (labels[:, -1] != 1))
         if len(bad):
@@ -90,69 +94,95 @@ def parse_list_file(path, label_dim, clip_marker=True):
     return ListFile(path, image_paths, labels, line_numbers)
 
 
-def _parse_blocks(data, label_dim):
-    """(paths, float64 labels, line numbers) for a file of plain `<path> <v1>,...` lines with LF ends
-    (blank lines allowed), or None when any line is not of that form."""
-    if b"\t" in data or b"\r" in data:
+def _part_count(size):
+    """Parts to read a file of `size` bytes in: one per core this process may run on, each at least
+    _PART_BYTES (so `taskset` to one core reads in one part, in this process)."""
+    return max(1, min(len(os.sched_getaffinity(0)), size // _PART_BYTES))
+
+
+def _parse_fast(path, label_dim, parts):
+    """(paths, float32 labels, line numbers) for a file of plain `<path> <v1>,...` lines (blank lines
+    allowed), read in `parts` parts at once, or None when any part is not of that form."""
+    bounds = _part_bounds(path, parts)
+    jobs = [(path, start, end, label_dim) for start, end in zip(bounds[:-1], bounds[1:])]
+    if len(jobs) == 1:
+        results = [_parse_part(*jobs[0])]
+    else:
+        # Forked, not spawned: the child starts at once, without a new interpreter and imports, and
+        # spawning needs `sys.executable` to be Python, which in a Caffe binary embedding it need not be.
+        fork = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(len(jobs) - 1, mp_context=fork) as pool:
+            others = [pool.submit(_parse_part, *job) for job in jobs[1:]]
+            results = [_parse_part(*jobs[0])] + [other.result() for other in others]
+    if any(result is None for result in results):
         return None
-    paths, blocks, numbers = [], [], []
-    start, first_line = 0, 1
-    while start < len(data):
-        end = data.rfind(b"\n", start, start + _BLOCK_BYTES) + 1 if start + _BLOCK_BYTES < len(data) else len(data)
-        if end <= start:          # one line longer than a block: read it line by line
-            return None
-        block = _parse_block(data[start:end], label_dim)
-        if block is None:
-            return None
-        block_paths, values, line_offsets, line_count = block
-        paths += block_paths
-        blocks.append(values)
-        numbers.append(line_offsets + first_line)
-        start, first_line = end, first_line + line_count
-    if not paths:
-        return [], np.zeros((0, label_dim)), np.zeros(0, np.int64)
-    return paths, np.concatenate(blocks), np.concatenate(numbers)
+    paths, labels, numbers, lines_before = [], [], [], 0
+    for part_paths, part_labels, part_numbers, part_lines in results:
+        paths += part_paths
+        labels.append(part_labels)
+        numbers.append(part_numbers + lines_before)
+        lines_before += part_lines
+    return paths, np.concatenate(labels), np.concatenate(numbers)
 
 
-def _parse_block(data, label_dim):
+def _part_bounds(path, parts):
+    """Byte offsets that cut the file into about `parts` equal parts, each cut at a line start."""
+    size = os.path.getsize(path)
+    bounds = [0]
+    with open(path, "rb") as f:
+        for part in range(1, parts):
+            f.seek(size * part // parts)
+            f.readline()
+            if bounds[-1] < f.tell() < size:
+                bounds.append(f.tell())
+    return bounds + [size]
+
+
+def _parse_part(path, start, end, label_dim):
+    """(paths, float32 labels, line numbers counted from the part's start, number of lines) for the
+    bytes start:end of the file, or None when they are not all plain lines."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    if not data or data.isspace():   # no frame (np.loadtxt would warn): the line reader tells
+        return None
+    image_paths = []
+
+    def path_and_first_value(field):   # the first comma-separated field is `<image path> <v1>`
+        image_path, _, value = field.rpartition(" ")
+        image_paths.append(image_path)
+        return float(value)
+
+    try:
+        labels = np.loadtxt(io.BytesIO(data), np.float32, delimiter=",", comments=None, ndmin=2,
+                            converters={0: path_and_first_value}, encoding="ascii")
+    except ValueError:   # a bad value or value count, a comma in a path, or non-ASCII text
+        return None
+    if labels.shape[1] != label_dim or not np.isfinite(labels).all():
+        return None
+    # NumPy's reader strips whitespace around a value (a tab, CR, a padding space) where the line
+    # reader splits at it, so every byte at or below the space must be a line end, a path's own space
+    # or the space before a line's values.
     buf = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(buf == ord("\n"))
+    expected = np.count_nonzero(buf == ord("\n")) + len(image_paths) + sum(p.count(" ") for p in image_paths)
+    if np.count_nonzero(buf <= ord(" ")) != expected:
+        return None
+    # A path the line reader would read otherwise: none, or spaces at its ends (a line that starts with
+    # a space, two spaces before the values).
+    if not all(image_path and image_path == image_path.strip() for image_path in image_paths):
+        return None
+    return (image_paths, labels) + _frame_lines(data, len(image_paths))
+
+
+def _frame_lines(data, frames):
+    """The 1-based numbers of the lines of `data` that hold the `frames` frames, and its line count."""
+    if not data.startswith(b"\n") and b"\n\n" not in data:
+        return np.arange(1, frames + 1), frames       # no blank line: every line is a frame
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
     if not data.endswith(b"\n"):
-        ends = np.append(ends, len(buf))
+        ends = np.append(ends, len(data))
     starts = np.concatenate([[0], ends[:-1] + 1])
-    line_count = len(ends)
-    nonblank = ends > starts
-    starts, ends = starts[nonblank], ends[nonblank]
-    if not len(ends):
-        return [], np.zeros((0, label_dim)), np.zeros(0, np.int64), line_count
-    spaces = np.flatnonzero(buf == ord(" "))
-    last = np.searchsorted(spaces, ends) - 1          # each line's last space
-    if np.any(last < 0) or np.any(spaces[last] <= starts):
-        return None                                   # no path, or a line that starts with a space
-    last = spaces[last]
-    if np.any(last == ends - 1):
-        return None                                   # trailing space
-    commas = np.flatnonzero(buf == ord(","))
-    if np.any(np.searchsorted(commas, ends) - np.searchsorted(commas, last) != label_dim - 1):
-        return None
-    # The values of all lines as one text: line ends become commas and each path, with the space after
-    # it, is blanked out (NumPy's reader skips whitespace between a comma and the next number).
-    text = buf.copy()
-    text[ends[:-1]] = ord(",")
-    path_lengths = last + 1 - starts
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(path_lengths)[:-1]]), path_lengths)
-    text[offsets + np.arange(len(offsets))] = ord(" ")
-    try:
-        values = np.fromstring(text.tobytes(), dtype=np.float64, sep=",")
-    except ValueError:                                # a field that is not a number
-        return None
-    if values.size != len(ends) * label_dim or not np.all(np.isfinite(values)):
-        return None
-    try:
-        paths = [data[s:e].decode() for s, e in zip(starts.tolist(), last.tolist())]
-    except UnicodeDecodeError:                        # the line-by-line reader names the file
-        return None
-    return paths, values.reshape(-1, label_dim), np.flatnonzero(nonblank), line_count
+    return np.flatnonzero(ends > starts) + 1, len(ends)
 
 
 def _parse_lines(path, label_dim):
@@ -164,7 +194,7 @@ def _parse_lines(path, label_dim):
         image_paths.append(image_path)
         rows.append(values)
         numbers.append(lineno)
-    return image_paths, np.array(rows, dtype=np.float64).reshape(-1, label_dim), np.array(numbers, np.int64)
+    return image_paths, np.array(rows, dtype=np.float32).reshape(-1, label_dim), np.array(numbers, np.int64)
 
 
 def _parse_line(line, label_dim, where):

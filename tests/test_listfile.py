@@ -59,6 +59,9 @@ GOOD = ",".join(["0.5"] * 80) + ",0"
     (GOOD, "missing image path"),
     ("img.png", "missing values after image path 'img.png'"),
     ("img.png " + GOOD + " extra", "found 3 fields"),
+    # Whitespace around a value, which NumPy's reader would strip and the line reader splits at.
+    ("img.png " + GOOD.replace(",", ", ", 1), "found 3 fields and 80 values"),
+    ("img.png " + GOOD.replace(",", "\x0b,", 1), "value 1 is not a number: ''"),
     ("img.png " + GOOD[:-1] + "0.5", "clip marker (value 81) must be 0 or 1, found 0.5"),
 ])
 def test_bad_line_names_file_and_line(tmp_path, bad_line, message):
@@ -123,35 +126,63 @@ def test_paths_with_spaces_are_split_at_the_last_space(tmp_path):
     np.testing.assert_array_equal(read, labels)
 
 
-def test_block_parse_equals_the_line_by_line_reader(tmp_path, monkeypatch):
-    """Small blocks so the file spans many, with blank lines and spaces in paths; the same file with
-    CRLF ends (which only the line-by-line reader takes) must read the same."""
-    monkeypatch.setattr(listfile, "_BLOCK_BYTES", 4096)
+@pytest.mark.parametrize("parts", [1, 3])
+def test_fast_parse_equals_the_line_by_line_reader(tmp_path, parts):
+    """The file read in parts (forked processes), with blank lines and spaces in paths; the same file
+    with CRLF ends (which only the line-by-line reader takes) must read the same."""
     rng = np.random.default_rng(3)
     labels = random_labels(rng, 400, LABEL_DIM_2D3D)
     paths = [f"images/S{i % 3} x/{i:06d}.jpg" for i in range(400)]
-    path = tmp_path / "blocks.txt"
+    path = tmp_path / "parts.txt"
     write_listing(path, paths, labels)
-    text = path.read_text().replace("\n", "\n\n", 7)
+    # A blank line after every 37th line, so the parts hold some.
+    text = "".join(line + "\n" * (i % 37 == 0) for i, line in enumerate(path.read_text().splitlines(True)))
     path.write_text(text)
-    listing = listfile.parse_list_file(path, LABEL_DIM_2D3D)
-    assert listing.image_paths == paths
-    np.testing.assert_array_equal(listing.labels, labels)
-    expected_lines = [i + 1 + min(i, 7) for i in range(400)]   # the first 7 lines are each followed by a blank
-    np.testing.assert_array_equal(listing.line_numbers, expected_lines)
-    assert listfile._parse_blocks(path.read_bytes(), LABEL_DIM_2D3D) is not None   # the fast path took it
+    expected_lines = [i + 1 + (i + 36) // 37 for i in range(400)]
+    fast = listfile._parse_fast(path, LABEL_DIM_2D3D, parts)
+    assert fast is not None
+    for read_paths, read_labels, line_numbers in [fast, listfile._parse_lines(path, LABEL_DIM_2D3D)]:
+        assert read_paths == paths
+        np.testing.assert_array_equal(read_labels, labels)
+        np.testing.assert_array_equal(line_numbers, expected_lines)
 
     crlf = tmp_path / "crlf.txt"
     crlf.write_bytes(text.replace("\n", "\r\n").encode())
-    assert listfile._parse_blocks(crlf.read_bytes(), LABEL_DIM_2D3D) is None
+    assert listfile._parse_fast(crlf, LABEL_DIM_2D3D, parts) is None
     slow = listfile.parse_list_file(crlf, LABEL_DIM_2D3D)
     assert slow.image_paths == paths
     np.testing.assert_array_equal(slow.labels, labels)
     np.testing.assert_array_equal(slow.line_numbers, expected_lines)
 
 
+def test_frame_lines_skip_blank_lines():
+    """A part may start with blank lines and end without a line end."""
+    np.testing.assert_array_equal(listfile._frame_lines(b"\n\na 1\n\nb 2", 2)[0], [3, 5])
+    assert listfile._frame_lines(b"\n\na 1\n\nb 2", 2)[1] == 5
+    assert listfile._frame_lines(b"\n\na 1\n\nb 2\n", 2)[1] == 5
+    np.testing.assert_array_equal(listfile._frame_lines(b"a 1\nb 2\n", 2)[0], [1, 2])
+
+
+@pytest.mark.parametrize("line, image_path", [
+    (" lead.png " + GOOD, "lead.png"),
+    ("two.png  " + GOOD, "two.png"),
+    ("trail.png " + GOOD + " ", "trail.png"),
+    ("tab.png\t" + GOOD, "tab.png"),
+    ("comma,path.png " + GOOD, "comma,path.png"),
+    ("na\u00efve.png " + GOOD, "na\u00efve.png"),
+])
+def test_unusual_lines_are_read_line_by_line(tmp_path, line, image_path):
+    """Lines NumPy's reader could read otherwise than the line reader are left to the line reader."""
+    path = tmp_path / "list.txt"
+    path.write_text(f"ok.png {GOOD}\n{line}\n", encoding="utf-8")
+    assert listfile._parse_fast(path, LABEL_DIM_2D3D, 1) is None
+    listing = listfile.parse_list_file(path, LABEL_DIM_2D3D)
+    assert listing.image_paths == ["ok.png", image_path]
+    np.testing.assert_array_equal(listing.labels[1], listing.labels[0])
+
+
 def test_bad_line_deep_in_a_large_file_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(listfile, "_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(listfile, "_PART_BYTES", 4096)   # read in parts, one per core
     rng = np.random.default_rng(4)
     labels = random_labels(rng, 300, LABEL_DIM_2D3D)
     path = tmp_path / "big.txt"

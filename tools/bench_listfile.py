@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark reading a list file of the released training list's size (about 300,000 lines of 81
 values, written by write_list_file: 9 significant digits, the longest form our tools write):
-seconds to parse it with NumPy in blocks, and with the line-by-line reader it falls back to."""
+seconds for parse_list_file (NumPy's C reader, one part per core this process may run on), for the
+same reader in one part (one core, as under `taskset -c 0`), and optionally for the line-by-line
+reader it falls back to. Wall and CPU seconds are printed, and the load average: other jobs on
+the cores slow every reader's wall time."""
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -29,24 +33,37 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         source = os.path.join(folder, "16skel_train_2d3d_clip.txt")
         listfile.write_list_file(source, paths, labels)
-        size_mb = os.path.getsize(source) / 1e6
+        size = os.path.getsize(source)
+        parts = listfile._part_count(size)
 
         def best(read):
+            """(wall, CPU) seconds of the fastest read; the CPU time, this process's and its forked
+            readers', is what the read would take on idle cores, once divided among them."""
             times = []
             for _ in range(args.repeats):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), _cpu_seconds()
                 read()
-                times.append(time.perf_counter() - start)
+                times.append((time.perf_counter() - start, _cpu_seconds() - cpu))
             return min(times)
 
-        bulk = best(lambda: listfile.parse_list_file(source, listfile.LABEL_DIM_2D3D))
-        print(f"{args.lines} lines, {size_mb:.0f} MB, {os.cpu_count()} cores")
-        print(f"{'NumPy blocks (parse_list_file)':<40}{bulk:>8.2f} s")
+        print(f"{args.lines} lines, {size / 1e6:.0f} MB, {len(os.sched_getaffinity(0))} cores for this "
+              f"process, load average {os.getloadavg()[0]:.1f} at the start (best of {args.repeats})")
+        rows = [(f"parse_list_file ({parts} part{'s' * (parts > 1)})",
+                 lambda: listfile.parse_list_file(source, listfile.LABEL_DIM_2D3D))]
+        if parts > 1:
+            rows.append(("the same reader in one part", lambda: listfile._parse_fast(source, listfile.LABEL_DIM_2D3D, 1)))
         if args.line_by_line:
-            with open(source) as f:
-                text = f.read()
-            slow = best(lambda: listfile._parse_lines(source, text, listfile.LABEL_DIM_2D3D))
-            print(f"{'line by line (the fallback)':<40}{slow:>8.2f} s")
+            rows.append(("line by line (the fallback)", lambda: listfile._parse_lines(source, listfile.LABEL_DIM_2D3D)))
+        print(f"{'reader':<40}{'wall':>8}{'CPU':>8}")
+        for name, read in rows:
+            wall, cpu = best(read)
+            print(f"{name:<40}{wall:>6.2f} s{cpu:>6.2f} s", flush=True)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def _cpu_seconds():
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
 if __name__ == "__main__":
