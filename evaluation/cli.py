@@ -8,6 +8,7 @@ import sys
 from pose_formats.cli import run_tool
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
+from online.weights import load_weights
 from pose_formats.skeleton import ACTIONS
 
 from .diagnostics import action_diagnostics, format_diagnostics, summarize
@@ -39,6 +40,9 @@ def build_parser():
     p.add_argument("--crop-px", type=int, default=368,
                    help="side of the network's input crop in pixels, for 2D errors in pixels (default 368, the "
                         "paper size; the demo's is 96)")
+    p.add_argument("--weights", help="the converted refine and projector weights (tools/gen_refinepkl.py) for "
+                                     "the projector's error from the ground-truth 3D pose (default: "
+                                     "<results_dir>/refine.npz where it exists)")
     p.add_argument("--logs", help=f"folder with the caffe train logs {', '.join(s + '.log' for s in STAGES)}: "
                                   "draws figures/loss_<stage>.png with train and held-out values")
     return p
@@ -48,6 +52,8 @@ def run(args, out=sys.stdout):
     out_dir = args.out_dir or args.results_dir
     max_min = MaxMin(args.max_min)
     per_action, frames, diagnostics, tests, figures = {}, {}, {}, {}, []
+    weights_path = args.weights or os.path.join(args.results_dir, "refine.npz")
+    weights = load_weights(weights_path) if args.weights or os.path.exists(weights_path) else None
     for action in parse_actions(args.actions):
         if not any(os.path.exists(result_path(args.results_dir, action, kind)) for _, kind, _ in METHODS):
             print(f"action {action:2d} {ACTIONS[action - 1]}: no result files, skipped", file=out)
@@ -55,7 +61,7 @@ def run(args, out=sys.stdout):
         gt = read_test_list(test_list_path(args.gt_dir, action))
         scores, poses, gt_mm = evaluate_action(args.results_dir, gt, action, max_min)
         per_action[action], frames[action], tests[action] = scores, len(gt_mm), gt
-        diagnostics[action] = action_diagnostics(args.results_dir, gt, action, poses)
+        diagnostics[action] = action_diagnostics(args.results_dir, gt, action, poses, weights)
         if args.figure_frames > 0 and len(gt_mm):
             path = os.path.join(out_dir, "figures", f"action{action:02d}_{ACTIONS[action - 1]}.png")
             drawn = {m: p for m, p in poses.items() if m in FIGURE_METHODS}

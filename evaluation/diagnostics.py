@@ -1,11 +1,16 @@
 """The numbers that explain the ablation table, per action and on average: the projector's 2D error
-on the test frames (and our 2D estimates' error, the online stage's other input), each online
-method's mean displacement from the coarse pose, and paper mode's share of frames kept at the coarse
-pose (from the result<a>_<kind>.json that tools/pred_v2.py writes)."""
+on the test frames, from the net's own pose and, given the converted weights, from the ground-truth
+3D pose (a projector that learned the geometry is right on the truth; one that learned the nets'
+poses is not, and then no online correction can pull a pose toward the truth); our 2D estimates'
+error, the online stage's other input; each online method's mean displacement from the coarse pose;
+and paper mode's share of frames kept at the coarse pose (from the result<a>_<kind>.json that
+tools/pred_v2.py writes)."""
 import os
 
 import numpy as np
 
+from cuda_kernels import backend
+from online.model import OnlineModel, project
 from pose_formats.input_files import read_json
 from pose_formats.per_action import result_path
 from pose_formats.results import read_result_csv
@@ -17,6 +22,9 @@ from .tables import METHODS, ONLINE_METHODS
 # The projector's loss leaves out the spine (2D-only data has none), so its 2D error does too.
 JOINTS_2D = tuple(j for j in range(NUM_JOINTS) if j != MASK_2D_JOINT)
 ERRORS_2D = {"projector_2d": "project_2d_norm", "estimate_2d": "2d_norm"}
+PROJECTOR_FROM_TRUTH = "projector_2d_from_gt3d"
+# Caffe's projector has no scale (the released TF graph's untrained batch norm is online mode's).
+CAFFE_PROJECTOR_SCALE = 1.0
 RESULT_KIND = {method: kind.removesuffix("_unnorm") for method, kind, _ in METHODS}
 PAPER_METHODS = tuple(m for m in ONLINE_METHODS if m.startswith("online_paper"))
 
@@ -27,10 +35,14 @@ def error_2d(predicted, truth):
     return float(np.linalg.norm(d, axis=2).mean())
 
 
-def action_diagnostics(results_dir, gt, action, poses):
+def action_diagnostics(results_dir, gt, action, poses, weights=None):
     """The diagnostics of one action whose inputs exist; `poses` as evaluation.tables.evaluate_action
-    returns them (mm)."""
+    returns them (mm); `weights` the converted ProjectorWeights (gen_refinepkl.py), or None."""
     out = {}
+    if weights is not None:
+        model = OnlineModel(weights, np.float64)
+        projected, _ = project(model, model.asarray(gt.pose_3d_norm), CAFFE_PROJECTOR_SCALE)
+        out[PROJECTOR_FROM_TRUTH] = error_2d(backend.to_host(projected), gt.pose_2d)
     for name, kind in ERRORS_2D.items():
         path = result_path(results_dir, action, kind)
         if os.path.exists(path):
@@ -58,7 +70,7 @@ def summarize(per_action, frames, crop_px):
     """The report's `diagnostics` entry: per action and on average (mean over the actions that have
     each number; the kept share over frames)."""
     out = {"crop_px": crop_px, "joints_2d": [int(j) for j in JOINTS_2D]}
-    for name in ERRORS_2D:
+    for name in (*ERRORS_2D, PROJECTOR_FROM_TRUTH):
         have = {a: d[name] for a, d in per_action.items() if name in d}
         if have:
             out[name] = {"mean": {"norm": float(np.mean(list(have.values()))),
@@ -89,6 +101,8 @@ def format_diagnostics(diagnostics, labels):
     """The diagnostics as markdown lines; `labels` {method: row label}."""
     lines = []
     for name, title in (("projector_2d", "projector (`project_2d`) 2D error against ground-truth 2D"),
+                        (PROJECTOR_FROM_TRUTH, "the same projector fed the ground-truth 3D pose, against "
+                                               "ground-truth 2D"),
                         ("estimate_2d", "our 2D estimates' error against ground-truth 2D")):
         if name in diagnostics:
             mean = diagnostics[name]["mean"]

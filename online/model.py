@@ -137,8 +137,9 @@ def check_inputs(x, q, what="inputs"):
 
 # --- the loss gradient through the frozen projector -------------------------------------------
 
-def loss_grad_r(model, r, q, scale, mask):
-    """dL/dr for each row, r (N, 48), q (N, 32) -> (N, 48)."""
+def project(model, r, scale):
+    """The frozen projector: p(r) (N, 32) for refined poses r (N, 48), and the pre-activations
+    (a1, a2, a3) that the backward needs."""
     xp = model.xp
     a1 = scale * (r @ model.W1 + model.b1)
     h1 = xp.maximum(a1, 0)
@@ -146,7 +147,13 @@ def loss_grad_r(model, r, q, scale, mask):
     h2 = xp.maximum(a2, 0)
     a3 = scale * (h2 @ model.W3 + model.b3)
     h3 = xp.maximum(a3, 0)
-    p = (h1 + h3) @ model.W4 + model.b4
+    return (h1 + h3) @ model.W4 + model.b4, (a1, a2, a3)
+
+
+def loss_grad_r(model, r, q, scale, mask):
+    """dL/dr for each row, r (N, 48), q (N, 32) -> (N, 48)."""
+    xp = model.xp
+    p, (a1, a2, a3) = project(model, r, scale)
     kp = mask * p
     kq = mask * q
     u = kp @ model.bones

@@ -165,6 +165,34 @@ def test_ablation_rows_and_diagnostics(tmp_path):
     assert f"{diagnostics['projector_2d']['mean']['px']:.2f} px of the 96 px crop" in markdown
 
 
+def test_projector_error_from_the_ground_truth_3d(tmp_path):
+    """With the converted weights beside the results, the projector is also fed each test frame's
+    ground-truth 3D pose: its 2D error against an independent float64 forward of p(r)."""
+    from online.weights import random_weights, save_weights
+    layout = write_layout(tmp_path, {a: ["unnorm", "project_2d_norm"] for a in (1, 4)})
+    weights = random_weights(refine_width=24, projector_width=20, seed=5)
+    save_weights(layout["results"] / "refine.npz", weights)
+    done = eval_h36m(layout["results"], "--gt-dir", layout["gt"], "--actions", "1,4", "--figure-frames", "0",
+                     "--crop-px", "96")
+    assert done.returncode == 0, done.stderr
+    relu = lambda a: np.maximum(a, 0)
+    errors = []
+    for a in (1, 4):
+        lines = (layout["gt"] / f"test{a}.txt").read_text().split("\n")
+        labels = np.array([[float(v) for v in line.rsplit(" ", 1)[1].split(",")] for line in lines if line])
+        w = {k: np.asarray(v, np.float64) for k, v in weights.as_dict().items()}
+        h1 = relu(labels[:, 32:80] @ w["W1"] + w["b1"])
+        h3 = relu(relu(h1 @ w["W2"] + w["b2"]) @ w["W3"] + w["b3"])
+        d = ((h1 + h3) @ w["W4"] + w["b4"] - labels[:, :32]).reshape(-1, 16, 2)
+        errors.append(np.sqrt((np.delete(d, 7, axis=1) ** 2).sum(axis=2)).mean())
+    diagnostics = json.loads((layout["results"] / "eval.json").read_text())["diagnostics"]
+    assert diagnostics["projector_2d_from_gt3d"]["mean"]["norm"] == pytest.approx(np.mean(errors), rel=1e-9)
+    assert "the same projector fed the ground-truth 3D pose" in (layout["results"] / "ablation.md").read_text()
+    missing = eval_h36m(layout["results"], "--gt-dir", layout["gt"], "--actions", "1", "--weights",
+                        tmp_path / "none.npz")
+    assert missing.returncode != 0 and "none.npz" in missing.stderr
+
+
 def test_frame_count_mismatch_names_files(layout):
     path = layout["results"] / "result4_change_unnorm.csv"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:-2]))
