@@ -5,10 +5,13 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
+from online.model import OnlineModel
+from online.weights import load_weights
 from pose_formats.cli import run_tool
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
-from online.weights import load_weights
 from pose_formats.skeleton import ACTIONS
 
 from .diagnostics import action_diagnostics, format_diagnostics, summarize
@@ -53,7 +56,9 @@ def run(args, out=sys.stdout):
     max_min = MaxMin(args.max_min)
     per_action, frames, diagnostics, tests, figures = {}, {}, {}, {}, []
     weights_path = args.weights or os.path.join(args.results_dir, "refine.npz")
-    weights = load_weights(weights_path) if args.weights or os.path.exists(weights_path) else None
+    # float64: the diagnostic measures the trained projector, not float32 rounding.
+    projector = (OnlineModel(load_weights(weights_path), np.float64)
+                 if args.weights or os.path.exists(weights_path) else None)
     for action in parse_actions(args.actions):
         if not any(os.path.exists(result_path(args.results_dir, action, kind)) for _, kind, _ in METHODS):
             print(f"action {action:2d} {ACTIONS[action - 1]}: no result files, skipped", file=out)
@@ -61,7 +66,7 @@ def run(args, out=sys.stdout):
         gt = read_test_list(test_list_path(args.gt_dir, action))
         scores, poses, gt_mm = evaluate_action(args.results_dir, gt, action, max_min)
         per_action[action], frames[action], tests[action] = scores, len(gt_mm), gt
-        diagnostics[action] = action_diagnostics(args.results_dir, gt, action, poses, weights)
+        diagnostics[action] = action_diagnostics(args.results_dir, gt, action, poses, projector)
         if args.figure_frames > 0 and len(gt_mm):
             path = os.path.join(out_dir, "figures", f"action{action:02d}_{ACTIONS[action - 1]}.png")
             drawn = {m: p for m, p in poses.items() if m in FIGURE_METHODS}

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from cuda_kernels import backend
-from online.model import OnlineModel, project
+from online.model import project
 from pose_formats.input_files import read_json
 from pose_formats.per_action import result_path
 from pose_formats.results import read_result_csv
@@ -35,13 +35,13 @@ def error_2d(predicted, truth):
     return float(np.linalg.norm(d, axis=2).mean())
 
 
-def action_diagnostics(results_dir, gt, action, poses, weights=None):
+def action_diagnostics(results_dir, gt, action, poses, projector=None):
     """The diagnostics of one action whose inputs exist; `poses` as evaluation.tables.evaluate_action
-    returns them (mm); `weights` the converted ProjectorWeights (gen_refinepkl.py), or None."""
+    returns them (mm); `projector` the converted weights (gen_refinepkl.py) as an online.OnlineModel,
+    or None."""
     out = {}
-    if weights is not None:
-        model = OnlineModel(weights, np.float64)
-        projected, _ = project(model, model.asarray(gt.pose_3d_norm), CAFFE_PROJECTOR_SCALE)
+    if projector is not None:
+        projected, _ = project(projector, projector.asarray(gt.pose_3d_norm), CAFFE_PROJECTOR_SCALE)
         out[PROJECTOR_FROM_TRUTH] = error_2d(backend.to_host(projected), gt.pose_2d)
     for name, kind in ERRORS_2D.items():
         path = result_path(results_dir, action, kind)
