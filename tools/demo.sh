@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole pipeline on the embedded synthetic data set (run by `make demo`, from the repo root):
-# data -> caffe train cpm, bilstm, addsrr (each from the previous one's weights, as released) ->
+# data -> caffe train cpm, bilstm, addsrr (each from the previous one's weights, as released; addsrr's
+# refine branch starts as the identity, tools/init_refine.py) ->
 # test_all.sh per action (3D and 2D) -> gen_refinepkl.py -> online correction (3 modes x our/GT 2D) ->
 # evaluation (the ablation table, diagnostics, loss curves).
 # Models go to models/demo/, results, logs, the table and the pictures to results/demo/.
 # With the GPU build (`make caffe-gpu`) and a CUDA device, Caffe trains and tests on GPU 0 (the demo
 # solvers say CPU; `-gpu 0` overrides them); HPM_CAFFE=cpu keeps everything on the CPU.
 set -euo pipefail
-[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 cd "$(dirname "$0")/.."
 data=data/synthetic out=results/demo models=models/demo
 mkdir -p "$out/logs"
@@ -40,7 +41,10 @@ train() {
 
 train cpm;                cpm_model=$model
 train bilstm "$cpm_model"
-train addsrr "$model";    model_3d=$model
+# Deliberate difference (README): addsrr's refine branch starts as the identity, not from Xavier.
+step "the refine branch's identity start (tools/init_refine.py)"
+python tools/init_refine.py "$model" --prototxt prototxt/demo/addsrr/train.prototxt --out "$models/addsrr/init.caffemodel"
+train addsrr "$models/addsrr/init.caffemodel";    model_3d=$model
 
 step "testing every action with the 3D model"
 tools/test_all.sh -t prototxt/demo/test/test_3d.prototxt "${test_gpu[@]}" "$model_3d" "$out"

@@ -1,0 +1,80 @@
+"""tools/init_refine.py: the identity start of the refine branch, checked through real Caffe nets."""
+import numpy as np
+import pytest
+
+import caffe
+from tests.caffe_nets import input_layer, make_net
+from tests.tool_modules import load_tool
+
+init_refine = load_tool("init_refine")
+
+HIDDEN = 128
+
+
+def refine_net_text(hidden=HIDDEN, fc_out=7):
+    """Input x (48) -> change_tmp -> ReLU -> change, plus an unrelated trained layer `fc`."""
+    ip = lambda name, bottom, n: (f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
+                                  f'inner_product_param {{ num_output: {n} weight_filler {{ type: "xavier" }} }} }}\n')
+    return (input_layer("x", (6, 48)) + ip("fc", "x", fc_out) + ip("change_tmp", "x", hidden)
+            + 'layer { name: "relu_change_tmp" type: "ReLU" bottom: "change_tmp" top: "change_tmp" }\n'
+            + ip("change", "change_tmp", 48))
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A caffemodel saved by Caffe (random fc and refine weights), and the net definition."""
+    net = make_net(tmp_path, refine_net_text(), caffe.TEST, name="refine.prototxt")
+    path = tmp_path / "trained.caffemodel"
+    net.save(str(path))
+    return path, tmp_path / "refine.prototxt", net.params["fc"][0].data.copy()
+
+
+def test_change_starts_equal_to_the_coarse_pose(tmp_path, trained):
+    model, prototxt, fc_weights = trained
+    out = tmp_path / "init.caffemodel"
+    assert init_refine.main([str(model), "--prototxt", str(prototxt), "--out", str(out)]) == 0
+    net = caffe.Net(str(prototxt), str(out), caffe.TEST)
+    x = np.random.default_rng(3).normal(0.0, 2.0, (6, 48)).astype(np.float32)  # both signs
+    net.blobs["x"].data[...] = x
+    net.forward()
+    np.testing.assert_array_equal(net.blobs["change"].data, x)
+    # the other layers are the trained model's, untouched
+    np.testing.assert_array_equal(net.params["fc"][0].data, fc_weights)
+    # the silent units: a Xavier start in, zero weights out, so they train from the first step
+    w0, w00 = net.params["change_tmp"][0].data, net.params["change"][0].data
+    assert np.all(w00[:, 96:] == 0) and np.all(np.abs(w0[96:]) <= np.sqrt(3.0 / 48))
+    assert np.count_nonzero(w0[96:]) == w0[96:].size
+
+
+def test_same_seed_same_file(tmp_path, trained):
+    model, prototxt, _ = trained
+    runs = [tmp_path / f"init{i}.caffemodel" for i in range(3)]
+    for path, seed in zip(runs, (1, 1, 2)):
+        assert init_refine.main([str(model), "--prototxt", str(prototxt), "--out", str(path), "--seed", str(seed)]) == 0
+    assert runs[0].read_bytes() == runs[1].read_bytes() != runs[2].read_bytes()
+
+
+@pytest.mark.parametrize("text, message", [
+    (refine_net_text(hidden=64), "change_tmp has num_output 64"),
+    (input_layer("x", (6, 48)), "no InnerProduct layer change_tmp, change"),
+    ("layer { name: ", "not a readable net definition"),
+])
+def test_bad_prototxt_names_the_file(tmp_path, trained, capsys, text, message):
+    model, _, _ = trained
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text(text)
+    out = tmp_path / "init.caffemodel"
+    assert init_refine.main([str(model), "--prototxt", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and message in err
+    assert not out.exists()
+
+
+def test_bad_caffemodel_names_the_file(tmp_path, trained, capsys):
+    _, prototxt, _ = trained
+    bad = tmp_path / "bad.caffemodel"
+    bad.write_bytes(b"\xff" * 64)
+    out = tmp_path / "init.caffemodel"
+    assert init_refine.main([str(bad), "--prototxt", str(prototxt), "--out", str(out)]) == 2
+    assert f"{bad}: not a readable caffemodel" in capsys.readouterr().err
+    assert not out.exists()
