@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import caffe
-from tests.caffe_nets import input_layer, make_net
-from tests.tool_modules import load_tool
+caffe = pytest.importorskip("caffe")
+from caffe_nets import input_layer, make_net  # noqa: E402
+from tool_modules import load_tool  # noqa: E402
 
 init_refine = load_tool("init_refine")
 

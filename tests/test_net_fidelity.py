@@ -24,6 +24,7 @@ from conftest import REPO  # noqa: E402
 from tool_modules import load_tool  # noqa: E402
 
 net_facts = load_tool("net_facts")
+GT3D_SUFFIX = load_tool("make_prototxt").GT3D_SUFFIX
 
 with open(os.path.join(REPO, "models", "released_net_facts.json")) as _f:
     RELEASED = json.load(_f)["nets"]
@@ -47,6 +48,14 @@ def deliberate(stage):
             if loss["kind"] == "SkelVectorLoss" and loss["on"] == ["project_2d"]:
                 loss["frames"] = "first"
     return facts
+
+
+def without_gt3d_projector(net):
+    """Our net less the projector's copy on the ground-truth 3D pose (README: a deliberate addition;
+    test_gt3d_projector_shares_the_projector checks it)."""
+    kept = [l for l in net.layer if not l.name.endswith(GT3D_SUFFIX)]
+    del net.layer[:]
+    net.layer.extend(kept)
 
 
 def our_facts(config, stage, mutate=None):
@@ -73,7 +82,26 @@ def differences(ours, released):
 @pytest.mark.parametrize("config", ["paper", "demo"])
 @pytest.mark.parametrize("stage", list(NETS))
 def test_generated_net_matches_the_released_one(stage, config):
-    assert differences(our_facts(config, stage), deliberate(stage)) == []
+    assert differences(our_facts(config, stage, without_gt3d_projector), deliberate(stage)) == []
+
+
+@pytest.mark.parametrize("config", ["paper", "demo"])
+@pytest.mark.parametrize("stage", ["addsrr", "mask3d", "finetune_whole"])
+def test_gt3d_projector_shares_the_projector(stage, config):
+    """The copy reads the ground-truth 3D pose, names the same parameter blobs as the projector (so
+    Caffe trains one set), and its loss against the ground-truth 2D reaches nothing else."""
+    folder = "prototxt" if config == "paper" else "prototxt/demo"
+    net = net_facts.load(os.path.join(REPO, folder, NETS[stage]))
+    layers = {l.name: l for l in net.layer}
+    for name in ("project_1", "project_2", "project_3", "project_2d"):
+        ours, copy_ = layers[name], layers[name + GT3D_SUFFIX]
+        assert [p.name for p in ours.param] == [p.name for p in copy_.param] == [f"{name}_w", f"{name}_b"]
+        assert [(p.lr_mult, p.decay_mult) for p in ours.param] == [(p.lr_mult, p.decay_mult) for p in copy_.param]
+    assert list(layers["project_1" + GT3D_SUFFIX].bottom) == ["h36m_label_3d"]
+    assert list(layers["loss_project" + GT3D_SUFFIX].bottom) == ["project_2d" + GT3D_SUFFIX, "h36m_label_2d"]
+    facts = net_facts.facts(net, caffe_pb2.TRAIN)
+    [loss] = [x for x in facts["losses"] if x["on"] == ["project_2d" + GT3D_SUFFIX]]
+    assert set(loss["reaches"]) == {n + GT3D_SUFFIX for n in ("project_1", "project_2", "project_3", "project_2d")}
 
 
 def _add_relu_after_fc(net):
@@ -130,7 +158,11 @@ def test_one_solver_step_changes_exactly_the_released_trained_layers(stage, tiny
     solver.step(1)
     changed = {name for name, params in solver.net.params.items()
                if any(not np.array_equal(p.data, old) for p, old in zip(params, before[name]))}
-    assert changed == set(deliberate(stage)["trained"])
+    # the projector's copy on the ground-truth 3D pose shares its blobs, so it moves with it
+    copies = {name for name in changed if name.endswith(GT3D_SUFFIX)}
+    assert {name[:-len(GT3D_SUFFIX)] for name in copies} <= changed
+    assert bool(copies) == (stage in ("addsrr", "mask3d", "finetune_whole"))
+    assert changed - copies == set(deliberate(stage)["trained"])
 
 
 # ---- the 3D head, computed independently ------------------------------------------------------

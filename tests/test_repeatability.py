@@ -56,6 +56,10 @@ def test_a_demo_stage_trains_to_identical_weights_twice(tiny_dataset, tmp_path):
         for name in a:
             for blob_a, blob_b in zip(a[name], b[name]):
                 assert np.array_equal(blob_a, blob_b), name
+    # The projector's copy on the ground-truth 3D pose trains the same weights (shared by name).
+    for layer in ("project_1", "project_2", "project_3", "project_2d"):
+        for blob, copy in zip(addsrr_a[layer], addsrr_a[layer + "_gt3d"]):
+            assert np.array_equal(blob, copy), layer
     # Not equal for want of training: one iteration fewer gives other weights.
     _, cpm_shorter = train("cpm", tiny_dataset, str(tmp_path / "cpm_shorter"), iterations=ITERATIONS - 1)
     assert not np.array_equal(cpm_a["fc-final"][0], cpm_shorter["fc-final"][0])

@@ -50,6 +50,7 @@ LR_MULTS["inference"] = LR_MULTS["addsrr"]   # deploy and test nets: as the rele
 GRADIENT_CUT = {"addsrr": "prediction", "mask3d": "special_conv_1"}
 
 CLIP = 5          # frames per clip = batch of the LSTM stages
+GT3D_SUFFIX = "_gt3d"  # the 3D-to-2D stages' projector copy fed the ground-truth 3D pose
 MPII_BATCH = 3    # 2D-only frames added to each clip in the 3D-to-2D stages
 
 # conv name -> (output channels at full width, kernel); pooling after the names in POOL_AFTER.
@@ -60,11 +61,17 @@ BACKBONE = [("conv1_1", 64), ("conv1_2", 64), ("conv2_1", 128), ("conv2_2", 128)
 POOL_AFTER = {"conv1_2": "pool1_stage1", "conv2_2": "pool2_stage1", "conv3_4": "pool3_stage1"}
 
 
-def param_specs(mults):
+def param_specs(mults, share=None):
+    """lr/decay multipliers of a weight and bias; `share` names them, so that layers with the same
+    `share` use one set of parameters (Caffe shares parameter blobs by name)."""
     if mults is None:
         return None
     weight, bias = mults
-    return [dict(lr_mult=weight, decay_mult=1 if weight else 0), dict(lr_mult=bias, decay_mult=0)]
+    specs = [dict(lr_mult=weight, decay_mult=1 if weight else 0), dict(lr_mult=bias, decay_mult=0)]
+    if share:
+        for spec, blob in zip(specs, ("w", "b")):
+            spec["name"] = f"{share}_{blob}"
+    return specs
 
 
 def python(module, layer, bottoms=(), ntop=1, params=None, **kwargs):
@@ -86,8 +93,8 @@ class Builder:
     def width(self, full):
         return max(full // self.c["width_div"], 8)
 
-    def params(self, group):
-        specs = param_specs(self.mults[group])
+    def params(self, group, share=None):
+        specs = param_specs(self.mults[group], share)
         return {} if specs is None else dict(param=specs)
 
     def cut_here(self, name):
@@ -101,8 +108,8 @@ class Builder:
         self.n["relu_" + name] = L.ReLU(self.n[name], in_place=True)
         return self.n[name]
 
-    def fc(self, name, bottom, out, group, axis=1, relu=True):
-        self.n[name] = L.InnerProduct(bottom, num_output=out, axis=axis, **self.params(group),
+    def fc(self, name, bottom, out, group, axis=1, relu=True, share=None):
+        self.n[name] = L.InnerProduct(bottom, num_output=out, axis=axis, **self.params(group, share),
                                       weight_filler=dict(type="xavier"), bias_filler=dict(type="constant"))
         if relu:
             self.n["relu_" + name] = L.ReLU(self.n[name], in_place=True)
@@ -143,8 +150,9 @@ class Builder:
         n.pred_3d = python("caffe_layers.order", "InvertedOrder", [n.pred_reversed], **self.cut_here("prediction"))
         return n.pred_3d
 
-    def refine_and_project(self, pred_3d, masked=False):
-        """change_tmp -> change on the 3D prediction, then the projector with its residual sum."""
+    def refine_and_project(self, pred_3d, masked=False, shared_projector=False):
+        """change_tmp -> change on the 3D prediction, then the projector with its residual sum.
+        shared_projector: name the projector's parameters, for a copy of it made by `projector`."""
         n, hidden = self.n, self.width(1024)
         source = pred_3d
         if masked:
@@ -153,11 +161,19 @@ class Builder:
             source = n.pred_3d_masked
         self.fc("change_tmp", source, hidden, "change_tmp")
         self.fc("change", n.change_tmp, 48, "change", relu=False)
-        p1 = self.fc("project_1", n.change, hidden, "projector")
-        p2 = self.fc("project_2", p1, hidden, "projector")
-        p3 = self.fc("project_3", p2, hidden, "projector")
-        n.project_residual = L.Eltwise(p1, p3, operation=P.Eltwise.SUM)
-        return self.fc("project_2d", n.project_residual, 32, "project_2d", relu=False)
+        return self.projector(n.change, share=shared_projector)
+
+    def projector(self, pose_3d, suffix="", share=False):
+        """project_1..3 (ReLU each), project_1 + project_3 -> project_2d. Layer names get `suffix`; with
+        `share` the parameters are named after the unsuffixed layers, so every copy uses one set."""
+        n, hidden = self.n, self.width(1024)
+        name = lambda base: dict(name=base + suffix, share=base if share else None)
+        p1 = self.fc(bottom=pose_3d, out=hidden, group="projector", **name("project_1"))
+        p2 = self.fc(bottom=p1, out=hidden, group="projector", **name("project_2"))
+        p3 = self.fc(bottom=p2, out=hidden, group="projector", **name("project_3"))
+        n["project_residual" + suffix] = L.Eltwise(p1, p3, operation=P.Eltwise.SUM)
+        return self.fc(bottom=n["project_residual" + suffix], out=32, group="project_2d", relu=False,
+                       **name("project_2d"))
 
     def lstm_data(self, source, batch, order, label_dim=81, layer="ImageDataLstm"):
         """order: "clips" (each batch the lines from a random start: whole clips, for the LSTM stages),
@@ -231,7 +247,11 @@ def addsrr_net(config, stage="addsrr"):
     n.clip = L.Concat(n.h36m_clip, n.mpii_clip, axis=0)
     n.label_2d = L.Concat(n.h36m_label_2d, n.mpii_label_2d, axis=0)
     pred = b.transformer(b.encoder(n.data), n.clip)
-    project_2d = b.refine_and_project(pred, masked=masked)
+    project_2d = b.refine_and_project(pred, masked=masked, shared_projector=True)
+    # Deliberate difference (README): the projector also learns from the ground-truth 3D pose, through
+    # a copy sharing its weights, so that it projects geometry rather than the nets' own poses.
+    n.loss_project_gt3d = L.EuclideanLoss(b.projector(n.h36m_label_3d, suffix=GT3D_SUFFIX, share=True),
+                                          n.h36m_label_2d)
     # 3D losses on the H36M frames only: the MPII frames have no 3D label.
     n.pred_h36m, n.pred_mpii = L.Slice(pred, slice_point=[CLIP], axis=0, ntop=2)
     n.change_h36m, n.change_mpii = L.Slice(n.change, slice_point=[CLIP], axis=0, ntop=2)
