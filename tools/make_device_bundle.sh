@@ -66,6 +66,7 @@ pack() {
   cp "$build/lib/libcaffe.so" "$stage/caffe/lib/"
   ln -s caffe.bin "$stage/caffe/bin/caffe"
   cp -L "$py_libdir/$py_soname" "$stage/caffe/lib/python-fallback/"
+  strip --strip-unneeded "$stage/caffe/lib/python-fallback/$py_soname"   # pyenv's has debug info: 30 MB to 7
   # Every library the three products and that libpython load, transitively (ldd), found as the build does.
   local cuda=() deps
   deps=$(for f in "$build"/{bin/caffe.bin,lib/libcaffe.so,python/caffe/_caffe.so} "$py_libdir/$py_soname"; do
