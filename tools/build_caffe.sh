@@ -157,8 +157,8 @@ if [ ! -d "$build" ]; then
   done
   echo "== compiling Caffe into $build (a few minutes; log: $tmp/build.log)"
   start=$(date +%s)
-  if ! LIBRARY_PATH=$link_path${LIBRARY_PATH:+:$LIBRARY_PATH} make -f "$here/caffe.mk" -j"$(nproc)" SRC="$src" OUT="$tmp" PYTHON="$python" "${mode_args[@]}" \
-       > "$tmp/build.log" 2>&1; then
+  if ! LIBRARY_PATH=$link_path${LIBRARY_PATH:+:$LIBRARY_PATH} make -f "$here/caffe.mk" -j"$(nproc)" \
+       SRC="$src" OUT="$tmp" PYTHON="$python" "${mode_args[@]}" > "$tmp/build.log" 2>&1; then
     cp "$tmp/build.log" "$cache/last-failed-build.log"
     grep -m5 -B2 -A3 'error' "$tmp/build.log" >&2 || tail -20 "$tmp/build.log" >&2
     die "Caffe compile failed; full log: $cache/last-failed-build.log"

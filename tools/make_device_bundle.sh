@@ -48,14 +48,13 @@ command -v patchelf >/dev/null || die "missing Debian package patchelf (apt-get 
 SYSTEM_LIBS='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|libpthread|librt|libutil|libresolv|libstdc\+\+|libgcc_s|libpython3\.[0-9]+)\.so'
 CUDA_LIBS='^(libcudart|libcublas|libcublasLt|libcurand)\.so'
 
-# pack BUILD PY FILE: the bundle of build BUILD (made for interpreter PY) written to FILE; staged in
-# $stage (global: the EXIT trap removes it).
+# pack BUILD PY FILE [LIBDIR]: the bundle of build BUILD (made for interpreter PY, linked against the
+# libraries in LIBDIR too) written to FILE; staged in $stage (global: the EXIT trap removes it).
 pack() {
-  local build=$1 py=$2 file=$3 lib_dir py_libdir py_soname f dep path numpy_min
+  local build=$1 py=$2 file=$3 lib_dir=${4:-} py_libdir py_soname f dep path numpy_min
   for f in BUILD_INFO bin/caffe.bin lib/libcaffe.so python/caffe/_caffe.so; do
-    [ -s "$build/$f" ] || die "--pack $build: $f is missing (not a tools/build_caffe.sh build)"
+    [ -s "$build/$f" ] || die "$build: $f is missing (not a tools/build_caffe.sh build)"
   done
-  lib_dir=$(sed -n 's/^libraries //p' "$build/BUILD_INFO")
   py_libdir=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
   py_soname=libpython$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])').so.1.0
   [ -f "$py_libdir/$py_soname" ] || die "$py: no $py_soname in $py_libdir (caffe.bin needs a shared libpython)"
@@ -105,7 +104,8 @@ EOF
 
 if [ -n "$pack_build" ]; then
   [ -n "$python" ] || die "--pack needs --python (the interpreter the build is for)"
-  pack "$pack_build" "$python" "$out"
+  # Its --lib-dir libraries from where it was built (BUILD_INFO's `libraries` line, if any).
+  pack "$pack_build" "$python" "$out" "$(sed -n 's/^libraries //p' "$pack_build/BUILD_INFO" 2>/dev/null)"
   echo "$out"; exit 0
 fi
 
@@ -117,7 +117,7 @@ if [ -z "$python" ]; then
   fi
   [ -n "$python" ] || die "no Python $DEVICE_PYTHON found (python3.12 on PATH or pyenv's); name one with --python"
 fi
-ver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])') || die "--python $python does not run"
+ver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || die "--python $python does not run"
 [ "$ver" = $DEVICE_PYTHON ] || die "$python is Python $ver; the device's python3 is $DEVICE_PYTHON"
 
 # The build's venv (the pins of requirements.txt, as the project's venv), made once per requirements.
@@ -153,7 +153,7 @@ fi
 echo "== packing $build into $out"
 start=$(date +%s)
 rm -f "$out.key"
-pack "$build" "$vpy" "$out"
+pack "$build" "$vpy" "$out" "$boost"
 echo "$key" > "$out.key"
 echo "== device bundle: $out, $(stat -c %s "$out") bytes, packed in $(( $(date +%s) - start )) s"
 echo "   on a lent device: run with carry [\".device\"]: set -o pipefail; tools/gpu_checks.sh 2>&1 | tee \$OUT/gpu_checks.log"
