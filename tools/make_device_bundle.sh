@@ -17,9 +17,9 @@
 # caffe.bin finds one in lib/python, which tools/caffe_bundle_env.sh links to the device Python's, or
 # to lib/python-fallback, EXE's copy, where that Python has no shared one.
 # FILE (default .device/caffe-gpu-py3.12.tar.xz) is remade only when FILE.key differs from the key
-# (the two builds' keys, this script). --check only says whether FILE is up to date and prints it, the
-# venv's python and the Caffe build. --pack packs an existing build for EXE (the test of the packing packs the venv's
-# 3.11 GPU build this way). XZ_OPT sets the compression (tar's default, -6).
+# (the two builds' keys, this script). --check only says whether FILE is up to date and prints it,
+# the venv's python and the Caffe build. --pack packs an existing build for EXE (the test of the
+# packing packs the venv's 3.11 GPU build so). XZ_OPT sets the compression (tar's default, -6).
 set -euo pipefail
 
 DEVICE_PYTHON=3.12   # the device's python3 (.library/device/KINDS.md: 3.12.3)
@@ -28,7 +28,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 cache=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hpm3d}
 python="" out=$root/.device/caffe-gpu-py$DEVICE_PYTHON.tar.xz pack_build="" check_only=0
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --python) python=$2; shift 2 ;;
