@@ -7,11 +7,12 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-# Debian 12 packages: the compiler, Python headers and venv, Caffe's libraries, and real motion
-# capture (assimp-testmodels: CMU BVH and Vicon CSM files, read by pose_formats/mocap).
+# Debian 12 packages: the compiler, Python headers and venv, Caffe's libraries, patchelf (the device
+# bundle's library paths) and real motion capture (assimp-testmodels: CMU BVH and Vicon CSM files,
+# read by pose_formats/mocap).
 DEBIAN_PACKAGES := build-essential python3-dev python3-venv libprotobuf-dev protobuf-compiler \
   libgoogle-glog-dev libgflags-dev libhdf5-dev libopenblas-dev libboost-system-dev \
-  libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch assimp-testmodels
+  libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch patchelf assimp-testmodels
 
 # The pybullet wheel holds the DeepMimic motion clips; it is downloaded, read as a zip, never installed.
 # One platform's wheel for every host, so each machine reads the same file.
@@ -19,7 +20,7 @@ MOCAP_WHEEL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hpm3d/wheels
 PYBULLET_WHEEL := pybullet-3.2.7-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 export MOCAP_WHEEL_DIR
 
-.PHONY: all deps venv mocap caffe caffe-gpu test demo bench gpu-check clean
+.PHONY: all deps venv mocap caffe caffe-gpu device-bundle test demo bench gpu-check clean
 
 all: caffe
 
@@ -56,6 +57,11 @@ caffe: venv
 # and cuRAND from pinned PyPI wheels); HPM_CAFFE=gpu selects it. Needs no GPU to build.
 caffe-gpu: venv
 	@tools/build_caffe.sh --gpu --venv $(CURDIR)/$(VENV)
+
+# The GPU build for the lent device machines' Python 3.12, packed with its libraries into
+# .device/caffe-gpu-py3.12.tar.xz (tools/make_device_bundle.sh; a `run` carries .device). Needs no GPU.
+device-bundle: deps
+	@tools/make_device_bundle.sh
 
 test: caffe mocap
 	$(PYTHON) -m pytest tests

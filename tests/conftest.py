@@ -18,7 +18,10 @@ def caffe_build_record():
 
 
 def caffe_build_dir():
-    """The Caffe build the venv uses (written by tools/build_caffe.sh)."""
+    """The Caffe build in use: an unpacked device bundle (HPM_CAFFE_BUNDLE, set by
+    tools/caffe_bundle_env.sh), else the venv's (written by tools/build_caffe.sh)."""
+    if os.environ.get("HPM_CAFFE_BUNDLE"):
+        return os.environ["HPM_CAFFE_BUNDLE"]
     with open(caffe_build_record()) as f:
         return f.read().strip()
 
@@ -32,8 +35,10 @@ def built_numpy_version():
 
 
 def pytest_sessionstart(session):
-    # _caffe.so is compiled against one NumPy; another one at run time fails in obscure ways.
-    if not os.path.exists(caffe_build_record()):
+    # _caffe.so is compiled against one NumPy; another one at run time fails in obscure ways. A device
+    # bundle's NumPy 2 build runs on any NumPy from its BUNDLE_INFO's numpy-min, which
+    # tools/caffe_bundle_env.sh has checked.
+    if os.environ.get("HPM_CAFFE_BUNDLE") or not os.path.exists(caffe_build_record()):
         return
     built = built_numpy_version()
     if built != np.__version__:

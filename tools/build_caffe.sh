@@ -4,9 +4,12 @@
 # build (nvcc from CUDA_HOME, default /usr/local/cuda-13.0; cudart/cuBLAS/cuRAND from the PyPI
 # wheels pinned in tools/caffe_cuda_wheels.txt).
 #
-#   tools/build_caffe.sh [--gpu] [--venv DIR] [--cache DIR] [--check]
+#   tools/build_caffe.sh [--gpu] [--venv DIR | --python EXE [--lib-dir DIR]] [--cache DIR] [--check]
 #
 # --check only says whether a usable build for this venv's Python and NumPy is in the cache.
+# --python builds for another interpreter (NumPy importable from it) and leaves every venv alone;
+# --lib-dir names a folder of libraries to link first, e.g. a Boost.Python built for that Python
+# (tools/build_boost_python.sh); tools/make_device_bundle.sh uses both for Python 3.12.
 # Patches in tools/caffe_patches/ are applied to the sources first. The build lands in
 # CACHE/caffe-KEY (CPU) or CACHE/caffe-gpu-KEY, KEY = hash(sdist sha256, compile rules, patches,
 # Python and NumPy versions; for --gpu also nvcc's version and the wheel pins): a second run with
@@ -25,11 +28,15 @@ venv=$root/.venv
 cache=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hpm3d}
 check_only=0
 gpu=0
+python=""   # set by --python; empty: the venv's
+lib_dir=""
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --venv) venv=$2; shift 2 ;;
+    --python) python=$2; shift 2 ;;
+    --lib-dir) lib_dir=$(cd "$2" && pwd) || exit 2; shift 2 ;;
     --cache) cache=$2; shift 2 ;;
     --check) check_only=1; shift ;;
     --gpu) gpu=1; shift ;;
@@ -40,8 +47,16 @@ done
 
 die() { echo "build_caffe.sh: $*" >&2; exit 1; }
 
-python=$venv/bin/python
-[ -x "$python" ] || die "no virtual environment at $venv (run 'make venv' first)"
+wire_venv=0
+if [ -z "$python" ]; then
+  wire_venv=1
+  python=$venv/bin/python
+  [ -x "$python" ] || die "no virtual environment at $venv (run 'make venv' first)"
+else
+  command -v "$python" >/dev/null || die "--python $python: no such interpreter"
+  py_inc=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  [ -f "$py_inc/Python.h" ] || die "--python $python: no Python.h in $py_inc (its headers are needed)"
+fi
 
 # Debian packages the build needs, each checked by a file it installs, so a missing one is named.
 missing=()
@@ -63,6 +78,9 @@ check python3-dev         /usr/include/python3.11/Python.h
   install them with: apt-get install -y ${missing[*]}   (or run 'make deps' as root)"
 
 py_ver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# libpython's folder (Debian's is on the linker's path, pyenv's is not) and --lib-dir: searched by the
+# link (LIBRARY_PATH) and when the fresh products are tried (LD_LIBRARY_PATH).
+link_path=$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')${lib_dir:+:$lib_dir}
 np_ver=$("$python" -c 'import numpy; print(numpy.__version__)') || die "NumPy is not importable from $python"
 mode_args=()
 gpu_key=""
@@ -77,8 +95,10 @@ if [ "$gpu" = 1 ]; then
   gpu_key="$(tail -1 <<<"$nvcc_version") $wheels"
   cuda_info="nvcc $(grep -m1 release <<<"$nvcc_version"), $(tail -1 <<<"$nvcc_version"); wheels ${wheels//$'\n'/ }"
 fi
+# --lib-dir enters the key by its libraries' names (libboost_python312.so.1.74.0: version and Python),
+# not its path, which changes whenever its own builder does.
 key=$( { echo "$SDIST_SHA256"; cat "$here/caffe.mk" "$here"/caffe_patches/*.patch; echo "python $py_ver numpy $np_ver"
-         [ "$gpu" = 0 ] || echo "gpu $gpu_key"; } | sha256sum | cut -c1-16)
+         [ "$gpu" = 0 ] || echo "gpu $gpu_key"; [ -z "$lib_dir" ] || echo "libraries $(ls "$lib_dir")"; } | sha256sum | cut -c1-16)
 if [ "$gpu" = 1 ]; then
   build=$cache/caffe-gpu-$key
   # The wheels' libraries stay in the cache beside the build (its rpath points there).
@@ -95,7 +115,8 @@ verify() {
   for f in BUILD_INFO bin/caffe.bin lib/libcaffe.so python/caffe/_caffe.so python/caffe/proto/caffe_pb2.py; do
     [ -s "$b/$f" ] || { why="$b/$f is missing"; return 1; }
   done
-  "$b/bin/caffe.bin" --version >/dev/null 2>&1 || { why="$b/bin/caffe.bin does not run"; return 1; }
+  LD_LIBRARY_PATH=$link_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$b/bin/caffe.bin" --version >/dev/null 2>&1 \
+    || { why="$b/bin/caffe.bin does not run"; return 1; }
 }
 
 if [ "$check_only" = 1 ]; then
@@ -136,19 +157,24 @@ if [ ! -d "$build" ]; then
   done
   echo "== compiling Caffe into $build (a few minutes; log: $tmp/build.log)"
   start=$(date +%s)
-  if ! make -f "$here/caffe.mk" -j"$(nproc)" SRC="$src" OUT="$tmp" PYTHON="$python" "${mode_args[@]}" \
-       > "$tmp/build.log" 2>&1; then
+  if ! LIBRARY_PATH=$link_path${LIBRARY_PATH:+:$LIBRARY_PATH} make -f "$here/caffe.mk" -j"$(nproc)" \
+       SRC="$src" OUT="$tmp" PYTHON="$python" "${mode_args[@]}" > "$tmp/build.log" 2>&1; then
     cp "$tmp/build.log" "$cache/last-failed-build.log"
     grep -m5 -B2 -A3 'error' "$tmp/build.log" >&2 || tail -20 "$tmp/build.log" >&2
     die "Caffe compile failed; full log: $cache/last-failed-build.log"
   fi
   rm -rf "$tmp/obj" "$src"
-  printf 'sdist %s==%s sha256 %s\npython %s\nnumpy %s\ncuda %s\nbuilt %s in %ss\n' \
-    "$SDIST_NAME" "$SDIST_VERSION" "$SDIST_SHA256" "$py_ver" "$np_ver" "$cuda_info" \
-    "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" > "$tmp/BUILD_INFO"
+  { printf 'sdist %s==%s sha256 %s\npython %s\nnumpy %s\ncuda %s\n' \
+      "$SDIST_NAME" "$SDIST_VERSION" "$SDIST_SHA256" "$py_ver" "$np_ver" "$cuda_info"
+    [ -z "$lib_dir" ] || echo "libraries $lib_dir"
+    echo "built $(date -u +%FT%TZ) in $(( $(date +%s) - start ))s"; } > "$tmp/BUILD_INFO"
   verify "$tmp" || die "the fresh build does not work ($why): see $tmp/build.log"
   mv "$tmp" "$build"
   trap - EXIT
+fi
+
+if [ "$wire_venv" = 0 ]; then
+  echo "== Caffe ready: $build"; exit 0
 fi
 
 # Wire the builds into the venv: pycaffe on sys.path, `caffe` on PATH, each choosing the build that

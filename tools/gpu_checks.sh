@@ -3,13 +3,14 @@
 # torch.func baseline) PyTorch. Prints what BENCHMARKS.md records.
 #   usage: tools/gpu_checks.sh [--quick]      (--quick: the tests and small timings only)
 # PYTHON picks the interpreter (default python3). Exits non-zero when a test fails.
-# Where the venv also has the GPU build of Caffe (`make caffe-gpu`, HPM_CAFFE=gpu), it then checks
-# Caffe on the device (tools/gpu_checks_caffe.sh): the layers in GPU mode, the demo stages on -gpu 0,
-# test_all.sh -g 0 against the CPU build, and the paper-size bilstm iteration on both.
+# Where the venv also has the GPU build of Caffe (`make caffe-gpu`, HPM_CAFFE=gpu), or else the run
+# carried the device bundle (`make device-bundle`; `carry: [".device"]`), which it unpacks into /tmp,
+# it then checks Caffe on the device (tools/gpu_checks_caffe.sh): the layers in GPU mode, the demo
+# stages on -gpu 0, test_all.sh -g 0 against the CPU, and the paper-size bilstm iteration on both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then sed -n 2,8p "$0"; exit 0; fi
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then sed -n 2,9p "$0"; exit 0; fi
 quick=${1:-}
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || exit 1
@@ -47,9 +48,20 @@ else
     HPM_BACKEND=cupy $PY tools/bench_online.py --frames 1000000 --released-frames 150000 --paper-frames 20000 \
         --torch-frames 100000 --memory-budget-mb 1024 --device-memory-gb 8 --repeats 3
 fi
+bundle=.device/caffe-gpu-py3.12.tar.xz
 if [ -f .venv/caffe-build-gpu ]; then
     tools/gpu_checks_caffe.sh || tests_status=1
+elif [ -f $bundle ]; then
+    unpacked=$(mktemp -d /tmp/caffe-bundle.XXXXXX)
+    echo "== Caffe on the GPU: the device bundle $bundle, unpacked into $unpacked"
+    if tar -xJf $bundle -C "$unpacked"; then
+        cat "$unpacked/caffe/BUILD_INFO" "$unpacked/caffe/BUNDLE_INFO"
+        CAFFE_BUNDLE=$unpacked/caffe PYTHON=$PY tools/gpu_checks_caffe.sh || tests_status=1
+        rm -rf "$unpacked"
+    else
+        echo "FAILED: could not unpack $bundle"; tests_status=1
+    fi
 else
-    echo "== Caffe on the GPU: skipped (no GPU build in .venv: make caffe-gpu)"
+    echo "== Caffe on the GPU: skipped (no GPU build in .venv, no $bundle: make device-bundle and carry .device)"
 fi
 exit $tests_status
