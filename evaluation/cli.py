@@ -14,7 +14,7 @@ from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
 from pose_formats.skeleton import ACTIONS
 
-from .diagnostics import action_diagnostics, format_diagnostics, summarize
+from .diagnostics import action_diagnostics, fallback_sweep, format_diagnostics, summarize
 from .figures import action_figure, write_png
 from .loss_curves import STAGES, format_curves, stage_curves
 from .tables import METHODS, evaluate_action, format_ablation, mean_row, missing_rows, write_table
@@ -29,9 +29,9 @@ def build_parser():
                     "(result<a>_unnorm.csv), offline change (result<a>_change_unnorm.csv) and online corrected "
                     "poses of each mode and 2D source (tools/pred_v2.py's result<a>_refined_unnorm.csv and "
                     "result<a>_online_<mode>[_gt2d]_unnorm.csv), against the test lists, with diagnostics (the "
-                    "projector's 2D error, the online displacement, paper mode's kept share, the training "
-                    "curves); writes eval.csv, eval.json, ablation.md and PNG pictures. Rows without result "
-                    "files are left out with a note.")
+                    "projector's 2D error, the online displacement, paper mode's kept share and its MPJPE at other "
+                    "fallback distances, the training curves); writes eval.csv, eval.json, ablation.md and PNG "
+                    "pictures. Rows without result files are left out with a note.")
     p.add_argument("results_dir", help="directory with the result CSVs")
     p.add_argument("--gt-dir", required=True, help="directory with the per-action test lists test<a>.txt")
     p.add_argument("--actions", default="1-15", help="actions to evaluate, e.g. 1-15 or 2,5 (default 1-15)")
@@ -67,6 +67,9 @@ def run(args, out=sys.stdout):
         scores, poses, gt_mm = evaluate_action(args.results_dir, gt, action, max_min)
         per_action[action], frames[action], tests[action] = scores, len(gt_mm), gt
         diagnostics[action] = action_diagnostics(args.results_dir, gt, action, poses, projector)
+        sweep = fallback_sweep(args.results_dir, gt, action, poses, gt_mm)
+        if sweep:
+            diagnostics[action]["fallback_sweep"] = sweep
         if args.figure_frames > 0 and len(gt_mm):
             path = os.path.join(out_dir, "figures", f"action{action:02d}_{ACTIONS[action - 1]}.png")
             drawn = {m: p for m, p in poses.items() if m in FIGURE_METHODS}

@@ -4,17 +4,20 @@ on the test frames, from the net's own pose and, given the converted weights, fr
 poses is not, and then no online correction can pull a pose toward the truth); our 2D estimates'
 error, the online stage's other input; each online method's mean displacement from the coarse pose;
 and paper mode's share of frames kept at the coarse pose (from the result<a>_<kind>.json that
-tools/pred_v2.py writes)."""
+tools/pred_v2.py writes); and paper mode against its fallback distance: from the poses before the
+fallback rule (result<a>_<kind>_converged_unnorm.csv), the MPJPE and kept share that other distances
+would give."""
 import os
 
 import numpy as np
 
 from cuda_kernels import backend
-from online.model import project
+from online.model import OnlineConfig, project
+from online.predict import CONVERGED_SUFFIX
 from pose_formats.input_files import read_json
 from pose_formats.per_action import result_path
 from pose_formats.results import read_result_csv
-from pose_formats.skeleton import ACTIONS, DIM_2D, MASK_2D_JOINT, NUM_JOINTS
+from pose_formats.skeleton import ACTIONS, DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS
 
 from .metrics import mpjpe
 from .tables import METHODS, ONLINE_METHODS
@@ -27,6 +30,8 @@ PROJECTOR_FROM_TRUTH = "projector_2d_from_gt3d"
 CAFFE_PROJECTOR_SCALE = 1.0
 RESULT_KIND = {method: kind.removesuffix("_unnorm") for method, kind, _ in METHODS}
 PAPER_METHODS = tuple(m for m in ONLINE_METHODS if m.startswith("online_paper"))
+# Fallback distances (mm) for paper mode's sweep; the paper's is OnlineConfig().fallback_mm, inf: no fallback.
+FALLBACK_SWEEP_MM = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, float("inf"))
 
 
 def error_2d(predicted, truth):
@@ -66,6 +71,34 @@ def action_diagnostics(results_dir, gt, action, poses, projector=None):
     return out
 
 
+def sweep_key(tau_mm):
+    """The sweep's JSON key for a fallback distance: "20" (mm), or "none" for no fallback."""
+    return "none" if np.isinf(tau_mm) else f"{tau_mm:g}"
+
+
+def fallback_sweep(results_dir, gt, action, poses, gt_mm, robust_joints=OnlineConfig().robust_joints):
+    """{paper method: {sweep_key(τ): {"mpjpe", "kept_frames"}}} for τ in FALLBACK_SWEEP_MM: paper mode's
+    pose before the fallback rule where its robust joints lie within τ (mean distance, mm) of the coarse
+    pose, the coarse pose elsewhere, as refine_paper decides. Methods without a converged file are left out."""
+    out = {}
+    for method in PAPER_METHODS:
+        path = result_path(results_dir, action, RESULT_KIND[method] + CONVERGED_SUFFIX)
+        if method not in poses or "coarse" not in poses or not os.path.exists(path):
+            continue
+        _, converged = read_result_csv(path, DIM_3D)
+        if len(converged) != len(gt_mm):
+            raise ValueError(f"{path} has {len(converged)} frames but {gt.path} has {len(gt_mm)}")
+        coarse = poses["coarse"]
+        moved = (converged - coarse).reshape(len(coarse), NUM_JOINTS, 3)[:, list(robust_joints)]
+        distance = np.linalg.norm(moved, axis=2).mean(axis=1)
+        out[method] = {}
+        for tau in FALLBACK_SWEEP_MM:
+            far = distance > tau
+            chosen = np.where(far[:, None], coarse, converged)
+            out[method][sweep_key(tau)] = {"mpjpe": mpjpe(chosen, gt_mm), "kept_frames": int(far.sum())}
+    return out
+
+
 def summarize(per_action, frames, crop_px):
     """The report's `diagnostics` entry: per action and on average (mean over the actions that have
     each number; the kept share over frames)."""
@@ -94,6 +127,16 @@ def summarize(per_action, frames, crop_px):
                             "actions": {ACTIONS[a - 1]: k / frames[a] for a, k in have.items()}}
     if kept:
         out["paper_kept_coarse"] = kept
+    sweep = {}
+    for method in PAPER_METHODS:
+        have = {a: d["fallback_sweep"][method] for a, d in per_action.items() if method in d.get("fallback_sweep", {})}
+        if have:
+            sweep[method] = {key: {"mpjpe": float(np.mean([h[key]["mpjpe"] for h in have.values()])),
+                                   "kept_share": sum(h[key]["kept_frames"] for h in have.values())
+                                   / sum(frames[a] for a in have)}
+                             for key in map(sweep_key, FALLBACK_SWEEP_MM)}
+    if sweep:
+        out["paper_fallback_sweep"] = sweep
     return out
 
 
@@ -115,4 +158,15 @@ def format_diagnostics(diagnostics, labels):
         lines.append(f"- {labels[method].removeprefix('+ ')}: coarse pose kept for {100 * entry['share']:.1f} % "
                      f"of frames ({entry['frames']} of {entry['of']}; per action "
                      f"{100 * min(entry['actions'].values()):.0f}-{100 * max(entry['actions'].values()):.0f} %)")
+    sweep = diagnostics.get("paper_fallback_sweep")
+    if sweep:
+        keys = [sweep_key(tau) for tau in FALLBACK_SWEEP_MM]
+        paper = sweep_key(OnlineConfig().fallback_mm)
+        lines += ["", "Paper mode against its fallback distance τ: the coarse pose is kept where the robust joints "
+                      f"of the converged pose lie more than τ from it (the paper's τ is {paper} mm). MPJPE (mm), "
+                      "mean over actions, and the share of frames kept at the coarse pose:", "",
+                  "| τ (mm) | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+        for method, entry in sweep.items():
+            cells = [f"{entry[k]['mpjpe']:.1f} ({100 * entry[k]['kept_share']:.0f} %)" for k in keys]
+            lines.append(f"| {labels[method].removeprefix('+ online correction, ')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ class PaperResult:
     refined: np.ndarray      # (N, 48) normalised
     iterations: np.ndarray   # (N,) forward passes each frame took
     kept_coarse: np.ndarray  # (N,) bool: moved more than fallback_mm, coarse pose reported
+    converged: np.ndarray    # (N, 48) normalised, before the fallback rule: what any other threshold would keep
 
 
 def refine_paper(model, x, q, range_mm, config=OnlineConfig(), chunk_frames=None,
@@ -63,6 +64,7 @@ def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_
     refined = np.empty((len(x), DIM_3D), dtype=model.dtype)
     iterations = np.zeros(len(x), dtype=np.int64)
     kept_coarse = np.zeros(len(x), dtype=bool)
+    converged = np.empty_like(refined)
     for part in chunks(len(x), size):
         xs, qs = model.asarray(x[part]), model.asarray(q[part])
         rows = xp.arange(part.stop - part.start)
@@ -92,6 +94,7 @@ def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_
             grads = grads_rows(model, xs, qs, z0, h0, r, shifted, scale, mask)
             state.adam_update(grads, config.adam_lr(k), config, offset="set" if k == 1 else "add")
             previous = r
+        converged[part] = backend.to_host(out)
         if fallback_mm is not None:
             coarse = model.asarray(x[part])
             distance = _robust_mean_mm(xp, out - coarse, range_dev, config.robust_joints)
@@ -107,6 +110,7 @@ def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_
             again = refine_frames(model.float64(), x[redo], q[redo], config, mode, passes, converge_mm, fallback_mm,
                                   range_mm)
             refined[redo], iterations[redo], kept_coarse[redo] = again.refined, again.iterations, again.kept_coarse
+            converged[redo] = again.converged
         if progress is not None:
             progress(part.stop - part.start)
-    return PaperResult(refined=refined, iterations=iterations, kept_coarse=kept_coarse)
+    return PaperResult(refined=refined, iterations=iterations, kept_coarse=kept_coarse, converged=converged)

@@ -25,6 +25,9 @@ from .released import RELEASED_ENGINES, refine_released
 from .weights import load_weights
 
 SOURCE_SUFFIX = {"ours": "", "gt": "_gt2d", "external": "_ext2d"}
+# Paper mode also writes its poses before the fallback rule (mm), so that the evaluation can show
+# what other fallback distances would give without running the correction again.
+CONVERGED_SUFFIX = "_converged_unnorm"
 
 
 def output_kind(mode, source):
@@ -44,7 +47,8 @@ def build_parser():
                     "(result<a>_norm.csv), action by action. Writes result<a>_<kind>_norm.csv, "
                     "result<a>_<kind>_unnorm.csv (mm) and result<a>_<kind>.json (frames, time, MPJPE before/after, "
                     "paper mode's share of frames kept at the coarse pose) beside them, kind 'refined' for released "
-                    "mode with our 2D, else online_<mode>[_gt2d|_ext2d], and prints MPJPE before/after.")
+                    "mode with our 2D, else online_<mode>[_gt2d|_ext2d], and prints MPJPE before/after. Paper "
+                    "mode also writes result<a>_<kind>_converged_unnorm.csv, its poses before the fallback rule.")
     p.add_argument("results_dir", help="directory with result<a>_norm.csv (and result<a>_2d_norm.csv for --2d-source ours)")
     p.add_argument("--weights", required=True, help="converter output (.npz from tools/gen_refinepkl.py)")
     p.add_argument("--legacy-pickle", action="store_true",
@@ -107,6 +111,8 @@ def run(args, out=sys.stdout):
         outputs = (result_path(args.results_dir, action, f"{kind}_norm"),
                    result_path(args.results_dir, action, f"{kind}_unnorm"),
                    os.path.join(args.results_dir, f"result{action}_{kind}.json"))
+        if args.mode == "paper":
+            outputs += (result_path(args.results_dir, action, f"{kind}{CONVERGED_SUFFIX}"),)
         if not args.redo and _complete(outputs, len(inputs.coarse)):
             print(f"action {action:2d} {ACTIONS[action - 1]}: already corrected ({outputs[0]}), skipped "
                   "(--redo to recompute)", file=out)
@@ -122,7 +128,7 @@ def run(args, out=sys.stdout):
 
     with tqdm(total=total, unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
         seconds = {}
-        paper_stats = {}
+        paper_stats, converged = {}, {}
         if args.mode == "released":
             start = time.perf_counter()
             refined = refine_released(model, [i.coarse for i, _ in pending], [i.pose_2d for i, _ in pending],
@@ -140,17 +146,20 @@ def run(args, out=sys.stdout):
                     result = refine_paper(model, inputs.coarse, inputs.pose_2d, max_min.range, config,
                                           chunk_frames=args.chunk_frames, progress=bar.update)
                     refined.append(result.refined)
+                    converged[inputs.action] = np.asarray(result.converged, dtype=np.float64)
                     paper_stats[inputs.action] = {"passes_per_frame": float(result.iterations.mean()),
                                                   "kept_coarse_frames": int(result.kept_coarse.sum()),
                                                   "kept_coarse_share": float(result.kept_coarse.mean())}
                 seconds[inputs.action] = time.perf_counter() - start
 
     summary = {}
-    for (inputs, (norm_path, unnorm_path, json_path)), poses in zip(pending, refined):
+    for (inputs, (norm_path, unnorm_path, json_path, *converged_path)), poses in zip(pending, refined):
         poses = np.asarray(poses, dtype=np.float64)
-        write_result_csv(norm_path, poses, start_index=int(inputs.indices[0]) if len(inputs.indices) else 1)
-        write_result_csv(unnorm_path, max_min.unnormalize(poses),
-                         start_index=int(inputs.indices[0]) if len(inputs.indices) else 1)
+        start_index = int(inputs.indices[0]) if len(inputs.indices) else 1
+        write_result_csv(norm_path, poses, start_index=start_index)
+        write_result_csv(unnorm_path, max_min.unnormalize(poses), start_index=start_index)
+        if converged_path:
+            write_result_csv(converged_path[0], max_min.unnormalize(converged[inputs.action]), start_index=start_index)
         line = f"action {inputs.action:2d} {ACTIONS[inputs.action - 1]}: {len(poses)} frames"
         entry = {"action": inputs.action, "mode": args.mode, "2d_source": args.source, "frames": len(poses),
                  "ms_per_frame": 1e3 * seconds[inputs.action] / max(1, len(poses)),

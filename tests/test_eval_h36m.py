@@ -165,6 +165,51 @@ def test_ablation_rows_and_diagnostics(tmp_path):
     assert f"{diagnostics['projector_2d']['mean']['px']:.2f} px of the 96 px crop" in markdown
 
 
+def test_paper_fallback_sweep(tmp_path):
+    """Paper mode's poses before the fallback rule, each frame's robust joints moved a known distance
+    from the coarse pose: at each τ the sweep keeps the coarse pose exactly where that distance
+    exceeds τ, and scores the mix against an independent MPJPE."""
+    layout = write_layout(tmp_path, {a: ["unnorm", "online_paper_unnorm"] for a in (1, 4)})
+    rng = np.random.default_rng(8)
+    moved, converged = {}, {}
+    for a in (1, 4):
+        coarse = layout["truth"][a][2]["unnorm"]
+        n = len(coarse)
+        directions = rng.normal(size=(n, 16, 3))
+        directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+        moved[a] = np.linspace(7.0, 97.0, n)         # every joint moves this far (mm), none at a τ
+        write_result_csv(layout["results"] / f"result{a}_online_paper_converged_unnorm.csv",
+                         coarse + (directions * moved[a][:, None, None]).reshape(n, 48))
+        converged[a] = np.loadtxt(layout["results"] / f"result{a}_online_paper_converged_unnorm.csv",
+                                  delimiter=",", ndmin=2)[:, 1:]
+    done = eval_h36m(layout["results"], "--gt-dir", layout["gt"], "--actions", "1,4", "--figure-frames", "0")
+    assert done.returncode == 0, done.stderr
+    sweep = json.loads((layout["results"] / "eval.json").read_text())["diagnostics"]["paper_fallback_sweep"]
+    assert list(sweep) == ["online_paper"]
+    assert list(sweep["online_paper"]) == ["10", "20", "30", "40", "60", "80", "none"]
+    for key, tau in (("10", 10.0), ("20", 20.0), ("40", 40.0), ("none", np.inf)):
+        errors, kept = [], 0
+        for a in (1, 4):
+            gt_mm, _, predictions = layout["truth"][a]
+            far = moved[a] > tau
+            errors.append(independent_mpjpe(np.where(far[:, None], predictions["unnorm"], converged[a]), gt_mm))
+            kept += int(far.sum())
+        assert sweep["online_paper"][key]["mpjpe"] == pytest.approx(np.mean(errors), rel=1e-6), key
+        assert sweep["online_paper"][key]["kept_share"] == kept / (12 + 7)
+    assert 0 < sweep["online_paper"]["40"]["kept_share"] < 1 and sweep["online_paper"]["none"]["kept_share"] == 0
+    markdown = (layout["results"] / "ablation.md").read_text()
+    none = sweep["online_paper"]["none"]["mpjpe"]
+    assert "| τ (mm) | 10 | 20 | 30 | 40 | 60 | 80 | none |" in markdown
+    assert f"| paper mode, our 2D | {sweep['online_paper']['10']['mpjpe']:.1f} (" in markdown
+    assert markdown.split("| paper mode, our 2D | ")[1].split("\n")[0].endswith(f"| {none:.1f} (0 %) |")
+
+    path = layout["results"] / "result4_online_paper_converged_unnorm.csv"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+    done = eval_h36m(layout["results"], "--gt-dir", layout["gt"], "--actions", "1,4", "--figure-frames", "0")
+    assert done.returncode == 2
+    assert "result4_online_paper_converged_unnorm.csv has 6 frames" in done.stderr and "test4.txt has 7" in done.stderr
+
+
 def test_projector_error_from_the_ground_truth_3d(tmp_path):
     """With the converted weights beside the results, the projector is also fed each test frame's
     ground-truth 3D pose: its 2D error against an independent float64 forward of p(r)."""

@@ -149,6 +149,9 @@ def test_paper_mode_writes_its_kept_share(layout):
         refined = read_refined(layout, a, "online_paper_gt2d")[0]
         np.testing.assert_allclose(refined[far], data[a]["coarse"][far], rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(refined[~far], free[a][~far], rtol=1e-6, atol=1e-9)
+        converged = np.loadtxt(layout["results"] / f"result{a}_online_paper_gt2d_converged_unnorm.csv",
+                               delimiter=",", ndmin=2)[:, 1:]
+        np.testing.assert_allclose(converged, max_min.unnormalize(free[a]), rtol=1e-6, atol=1e-6)
         shares.append(stats["kept_coarse_share"])
     assert 0 < min(shares) and max(shares) < 1, shares
     assert not list(layout["results"].glob("*refined*"))   # the default run's names are not paper mode's

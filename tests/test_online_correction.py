@@ -148,6 +148,9 @@ def test_paper_mode(small):
         np.testing.assert_array_equal(result.iterations, used)
         np.testing.assert_array_equal(result.kept_coarse, kept)
         assert relative_error(result.refined, expected) < tol
+        # the poses before the fallback rule: the reference without one, wherever the coarse pose was kept
+        assert relative_error(result.converged, unbounded) < tol
+        np.testing.assert_array_equal(result.converged[~kept], result.refined[~kept])
 
 
 def test_paper_mode_reduces_to_independent(small):
