@@ -13,6 +13,7 @@ import numpy as np
 
 from cuda_kernels import backend
 from online.model import OnlineConfig, project
+from online.paper import robust_distance_mm
 from online.predict import CONVERGED_SUFFIX
 from pose_formats.input_files import read_json
 from pose_formats.per_action import result_path
@@ -89,8 +90,7 @@ def fallback_sweep(results_dir, gt, action, poses, gt_mm, robust_joints=OnlineCo
         if len(converged) != len(gt_mm):
             raise ValueError(f"{path} has {len(converged)} frames but {gt.path} has {len(gt_mm)}")
         coarse = poses["coarse"]
-        moved = (converged - coarse).reshape(len(coarse), NUM_JOINTS, 3)[:, list(robust_joints)]
-        distance = np.linalg.norm(moved, axis=2).mean(axis=1)
+        distance = robust_distance_mm(np, converged - coarse, robust_joints)
         out[method] = {}
         for tau in FALLBACK_SWEEP_MM:
             far = distance > tau

@@ -38,9 +38,10 @@ def refine_paper(model, x, q, range_mm, config=OnlineConfig(), chunk_frames=None
                          memory_budget=memory_budget, progress=progress)
 
 
-def _robust_mean_mm(xp, delta, range_mm, joints):
-    """Mean over `joints` of the Euclidean length (mm) of a normalised pose difference (N, 48)."""
-    d = (delta * range_mm).reshape(len(delta), NUM_JOINTS, 3)[:, list(joints), :]
+def robust_distance_mm(xp, delta_mm, joints):
+    """Mean over `joints` of the Euclidean length of a pose difference (N, 48) in mm: the distance
+    paper mode's stop and fallback rules compare (a normalised difference times the max-min range)."""
+    d = delta_mm.reshape(len(delta_mm), NUM_JOINTS, 3)[:, list(joints), :]
     return xp.sqrt((d * d).sum(axis=2)).mean(axis=1)
 
 
@@ -78,7 +79,7 @@ def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_
             z0, h0, r = forward_rows(model, xs, shifted)
             done = xp.zeros(len(rows), dtype=bool) if k < passes else xp.ones(len(rows), dtype=bool)
             if converge_mm is not None and previous is not None:
-                moved = _robust_mean_mm(xp, r - previous, range_dev, config.robust_joints)
+                moved = robust_distance_mm(xp, (r - previous) * range_dev, config.robust_joints)
                 done |= moved < converge_mm
                 if margin:
                     undecided[rows] |= xp.abs(moved - converge_mm) <= margin * converge_mm
@@ -97,7 +98,7 @@ def refine_frames(model, x, q, config, mode, passes, converge_mm=None, fallback_
         converged[part] = backend.to_host(out)
         if fallback_mm is not None:
             coarse = model.asarray(x[part])
-            distance = _robust_mean_mm(xp, out - coarse, range_dev, config.robust_joints)
+            distance = robust_distance_mm(xp, (out - coarse) * range_dev, config.robust_joints)
             far = distance > fallback_mm
             if margin:
                 undecided |= xp.abs(distance - fallback_mm) <= margin * fallback_mm
