@@ -10,7 +10,7 @@ setup(
     version="0.1.0",
     description="3D Human Pose Machines with Self-supervised Learning on stock Caffe + CuPy",
     python_requires=">=3.11",
-    packages=find_packages(include=["caffe_layers", "cuda_kernels", "pose_formats", "pose_formats.*", "online", "evaluation"]),
+    packages=find_packages(include=["caffe_layers", "cuda_kernels", "pose_formats", "pose_formats.*", "online", "evaluation", "pipeline"]),
     package_data={"cuda_kernels": ["*.cu", "*.cuh"], "pose_formats": ["data/*"]},
     install_requires=["numpy", "protobuf", "scipy", "scikit-image", "opencv-python-headless", "six", "tqdm", "cdflib==1.3.16"],
     # CuPy 14.2.0 is what pip resolves for CUDA 13 today. CuPy 13.x differs where the kernels care: a

@@ -9,6 +9,7 @@ from pose_formats.image_batches import ListFileBatches
 from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D
 
 from .params import REQUIRED, parse_params
+from .resume import start_iteration
 
 _SCHEMA = {
     "source": (str, REQUIRED),          # list file, relative to the working directory (the repo root)
@@ -45,7 +46,8 @@ class ImageDataLstm(caffe.Layer):
         self.batches = ListFileBatches(
             p["source"], p["root_folder"], p["label_dim"], p["batch_size"], p["new_height"], p["new_width"],
             mean_value=p["mean_value"], scale=p["scale"], shuffle_batch=p["is_shuffle_batch"],
-            shuffle_lines=p["shuffle"], seed=p["seed"], prefetch=p["prefetch"], threads=p["threads"])
+            shuffle_lines=p["shuffle"], seed=p["seed"], prefetch=p["prefetch"], threads=p["threads"],
+            start_batch=start_iteration(self))
         top[0].reshape(p["batch_size"], 3, p["new_height"], p["new_width"])
         top[1].reshape(p["batch_size"], p["label_dim"])
 

@@ -10,6 +10,7 @@ from pose_formats.skeleton import DIM_2D, DIM_3D
 
 from . import blobs
 from .params import parse_params
+from .resume import start_iteration
 
 
 class _JointDropout(caffe.Layer):
@@ -17,7 +18,7 @@ class _JointDropout(caffe.Layer):
 
     def _start(self, schema):
         p = parse_params(self.__class__.__name__, self.param_str, {"seed": (int, 0), **schema})
-        self.seed, self.calls = p["seed"], 0
+        self.seed, self.calls = p["seed"], start_iteration(self)
         self.training = self.phase == caffe.TRAIN
         return p
 

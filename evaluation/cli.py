@@ -16,8 +16,8 @@ from pose_formats.skeleton import ACTIONS
 
 from .diagnostics import action_diagnostics, fallback_sweep, format_diagnostics, summarize
 from .figures import action_figure, write_png
-from .loss_curves import STAGES, format_curves, stage_curves
-from .tables import METHODS, evaluate_action, format_ablation, mean_row, missing_rows, write_table
+from .loss_curves import HELD_OUT_STAGE, STAGES, format_curves, stage_curves
+from .tables import evaluate_action, format_ablation, mean_row, missing_rows, sources, write_table
 
 FIGURE_METHODS = ("coarse", "change", "online_released")   # the default path through the pipeline
 
@@ -46,6 +46,9 @@ def build_parser():
     p.add_argument("--weights", help="the converted refine and projector weights (tools/gen_refinepkl.py) for "
                                      "the projector's error from the ground-truth 3D pose (default: "
                                      "<results_dir>/refine.npz where it exists)")
+    p.add_argument("--stages", help="folder of per-stage test results <stages>/<stage>/ (tools/train.sh): the rows "
+                                    "coarse and change (addsrr's), finetune_whole and mask3d come from there, and "
+                                    "results_dir's own coarse poses are the final model's, the online stage's input")
     p.add_argument("--logs", help=f"folder with the caffe train logs {', '.join(s + '.log' for s in STAGES)}: "
                                   "draws figures/loss_<stage>.png with train and held-out values")
     return p
@@ -59,12 +62,13 @@ def run(args, out=sys.stdout):
     # float64: the diagnostic measures the trained projector, not float32 rounding.
     projector = (OnlineModel(load_weights(weights_path), np.float64)
                  if args.weights or os.path.exists(weights_path) else None)
+    rows = sources(args.results_dir, args.stages)
     for action in parse_actions(args.actions):
-        if not any(os.path.exists(result_path(args.results_dir, action, kind)) for _, kind, _ in METHODS):
+        if not any(os.path.exists(result_path(folder, action, kind)) for _, folder, kind, _ in rows):
             print(f"action {action:2d} {ACTIONS[action - 1]}: no result files, skipped", file=out)
             continue
         gt = read_test_list(test_list_path(args.gt_dir, action))
-        scores, poses, gt_mm = evaluate_action(args.results_dir, gt, action, max_min)
+        scores, poses, gt_mm = evaluate_action(rows, gt, action, max_min)
         per_action[action], frames[action], tests[action] = scores, len(gt_mm), gt
         diagnostics[action] = action_diagnostics(args.results_dir, gt, action, poses, projector)
         sweep = fallback_sweep(args.results_dir, gt, action, poses, gt_mm)
@@ -78,8 +82,8 @@ def run(args, out=sys.stdout):
             figures.append(path)
     if not per_action:
         raise ValueError(f"{args.results_dir}: no result files for actions {args.actions}")
-    mean = mean_row(per_action)
-    for note in missing_rows(mean):
+    mean = mean_row(per_action, rows)
+    for note in missing_rows(mean, rows):
         print(note, file=out)
     report = summarize(diagnostics, frames, args.crop_px)
     if args.logs:
@@ -89,15 +93,17 @@ def run(args, out=sys.stdout):
             if not os.path.exists(log):
                 print(f"loss curve {stage}: no {log}, left out", file=out)
                 continue
-            report["loss_curves"][stage] = stage_curves(log, stage, args.results_dir, tests, max_min.range,
+            held_out = (os.path.join(args.stages, HELD_OUT_STAGE[stage]) if args.stages and stage in HELD_OUT_STAGE
+                        else args.results_dir)
+            report["loss_curves"][stage] = stage_curves(log, stage, held_out, tests, max_min.range,
                                                         os.path.join(out_dir, "figures", f"loss_{stage}.png"))
-    labels = {method: label for method, _, label in METHODS}
+    labels = {method: label for method, _, _, label in rows}
     markdown = "\n\n".join(part for part in (
-        "### Ablation", format_ablation(per_action, frames, mean),
+        "### Ablation", format_ablation(per_action, frames, mean, rows),
         "### Diagnostics", format_diagnostics(report, labels),
         format_curves(report.get("loss_curves", {}), out_dir)) if part)
     print(markdown, file=out)
-    write_table(out_dir, per_action, frames, mean, report, markdown)
+    write_table(out_dir, per_action, frames, mean, report, markdown, rows)
     print(f"wrote {os.path.join(out_dir, 'eval.csv')}, eval.json, ablation.md and {len(figures)} figure(s)", file=out)
     return {"actions": per_action, "mean": mean, "diagnostics": report, "figures": figures}
 

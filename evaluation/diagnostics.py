@@ -21,7 +21,7 @@ from pose_formats.results import read_result_csv
 from pose_formats.skeleton import ACTIONS, DIM_2D, DIM_3D, MASK_2D_JOINT, NUM_JOINTS
 
 from .metrics import mpjpe
-from .tables import METHODS, ONLINE_METHODS
+from .tables import METHODS, ONLINE_INPUT, ONLINE_METHODS
 
 # The projector's loss leaves out the spine (2D-only data has none), so its 2D error does too.
 JOINTS_2D = tuple(j for j in range(NUM_JOINTS) if j != MASK_2D_JOINT)
@@ -33,6 +33,12 @@ RESULT_KIND = {method: kind.removesuffix("_unnorm") for method, kind, _ in METHO
 PAPER_METHODS = tuple(m for m in ONLINE_METHODS if m.startswith("online_paper"))
 # Fallback distances (mm) for paper mode's sweep; the paper's is OnlineConfig().fallback_mm, inf: no fallback.
 FALLBACK_SWEEP_MM = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, float("inf"))
+
+
+def online_start(poses):
+    """The coarse poses the online stage corrected: the final model's where the table has per-stage
+    rows (tables.sources with stages), else the coarse row's; None when neither was read."""
+    return poses.get(ONLINE_INPUT, poses.get("coarse"))
 
 
 def error_2d(predicted, truth):
@@ -56,8 +62,9 @@ def action_diagnostics(results_dir, gt, action, poses, projector=None):
             if len(predicted) != len(gt.labels):
                 raise ValueError(f"{path} has {len(predicted)} frames but {gt.path} has {len(gt.labels)}")
             out[name] = error_2d(predicted, gt.pose_2d)
-    if "coarse" in poses:
-        out["displacement_mm"] = {m: mpjpe(poses[m], poses["coarse"]) for m in ONLINE_METHODS if m in poses}
+    start = online_start(poses)
+    if start is not None:
+        out["displacement_mm"] = {m: mpjpe(poses[m], start) for m in ONLINE_METHODS if m in poses}
     kept = {}
     for method in PAPER_METHODS:
         path = os.path.join(results_dir, f"result{action}_{RESULT_KIND[method]}.json")
@@ -84,12 +91,12 @@ def fallback_sweep(results_dir, gt, action, poses, gt_mm, robust_joints=OnlineCo
     out = {}
     for method in PAPER_METHODS:
         path = result_path(results_dir, action, RESULT_KIND[method] + CONVERGED_SUFFIX)
-        if method not in poses or "coarse" not in poses or not os.path.exists(path):
+        coarse = online_start(poses)
+        if method not in poses or coarse is None or not os.path.exists(path):
             continue
         _, converged = read_result_csv(path, DIM_3D)
         if len(converged) != len(gt_mm):
             raise ValueError(f"{path} has {len(converged)} frames but {gt.path} has {len(gt_mm)}")
-        coarse = poses["coarse"]
         distance = robust_distance_mm(np, converged - coarse, robust_joints)
         out[method] = {}
         for tau in FALLBACK_SWEEP_MM:

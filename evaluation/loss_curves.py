@@ -24,7 +24,10 @@ from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT
 
 from .figures import write_png
 
-STAGES = ("cpm", "bilstm", "addsrr")
+STAGES = ("cpm", "bilstm", "addsrr", "finetune_whole", "mask3d")
+# Whose test results give a stage's held-out values, with per-stage tests (tools/train.sh's stages/):
+# bilstm's coarse path is addsrr's; cpm's 2D estimates lie in the results folder itself.
+HELD_OUT_STAGE = {"bilstm": "addsrr", "addsrr": "addsrr", "finetune_whole": "finetune_whole", "mask3d": "mask3d"}
 _ITERATION = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)\s*$")
 _OUTPUT = re.compile(r"\]\s+Train net output #\d+: (\S+) = (\S+)")
 _NOSPINE = np.array([i for i in range(DIM_2D) if i // 2 != MASK_2D_JOINT])

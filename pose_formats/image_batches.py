@@ -54,6 +54,11 @@ class BatchSampler:
     def _new_order(self):
         return self.rng.permutation(self.n_lines) if self.shuffle_lines else np.arange(self.n_lines)
 
+    def skip(self, batches):
+        """Draws `batches` batches' lines without loading them: where a resumed training run continues."""
+        for _ in range(batches):
+            self.next_batch()
+
     def next_batch(self):
         """(line indices of the batch, whether its first clip marker must be forced to 0)."""
         if self.shuffle_batch:
@@ -71,11 +76,12 @@ class BatchSampler:
 
 
 class ListFileBatches:
-    """Iterator of (data (N,3,H,W) float32, labels (N,label_dim) float32) batches, `prefetch` ahead."""
+    """Iterator of (data (N,3,H,W) float32, labels (N,label_dim) float32) batches, `prefetch` ahead,
+    from batch `start_batch` of the seeded sequence on."""
 
     def __init__(self, source, root_folder, label_dim, batch_size, new_height, new_width,
                  mean_value=128.0, scale=1.0 / 256, shuffle_batch=False, shuffle_lines=False, seed=0,
-                 prefetch=4, threads=2):
+                 prefetch=4, threads=2, start_batch=0):
         # Images are looked at when first read, not here: a stat of each of the ~300,000 lines of a
         # released training list would be most of a net's set-up.
         self.listing = parse_list_file(source, label_dim)
@@ -84,6 +90,7 @@ class ListFileBatches:
         self.transform = (new_height, new_width, mean_value, scale)   # load_image's arguments
         self.batch_size = batch_size
         self.sampler = BatchSampler(len(self.labels), batch_size, shuffle_batch, shuffle_lines, seed)
+        self.sampler.skip(start_batch)
         # Parallelism comes from these decode threads; OpenCV's own pool (process-wide) would fight them.
         cv2.setNumThreads(1)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,49 @@ def test_committed_prototxts_are_generated():
     run = subprocess.run([sys.executable, "tools/make_prototxt.py", "--check"], cwd=REPO,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def _make_prototxt(tmp_path, *args):
+    out = tmp_path / "nets"
+    run = subprocess.run([sys.executable, "tools/make_prototxt.py", "--config", "paper", "--out", str(out), *args],
+                         cwd=REPO, capture_output=True, text=True)
+    return run, out
+
+
+def _has_gt3d_copy(path):
+    return f'name: "project_1{GT3D_SUFFIX}"' in path.read_text()
+
+
+def test_improvements_are_named_options_off_in_the_paper_configuration(tmp_path):
+    """Each improvement is applied only when named: the committed paper nets have none, and
+    --improvements adds exactly the one asked for to the same nets."""
+    tool = load_tool("make_prototxt")
+    assert tool.CONFIGS["paper"]["improvements"] == ()
+    assert set(tool.CONFIGS["demo"]["improvements"]) == set(tool.IMPROVEMENTS)
+    for stage in ("addsrr", "finetune_whole", "mask3d"):
+        assert not _has_gt3d_copy(Path(REPO, "prototxt", stage, "train.prototxt"))
+        assert _has_gt3d_copy(Path(REPO, "prototxt", "demo", stage, "train.prototxt"))
+    assert 'lr_policy: "fixed"' in Path(REPO, "prototxt", "addsrr", "solver.prototxt").read_text()
+    assert 'lr_policy: "poly"' in Path(REPO, "prototxt", "demo", "addsrr", "solver.prototxt").read_text()
+
+    run, out = _make_prototxt(tmp_path, "--improvements", "projector_gt3d", "--iterations", "7")
+    assert run.returncode == 0, run.stderr
+    assert _has_gt3d_copy(out / "addsrr" / "train.prototxt")
+    solver = (out / "addsrr" / "solver.prototxt").read_text()
+    assert 'lr_policy: "fixed"' in solver and "max_iter: 7" in solver
+    assert json.loads((out / "config.json").read_text())["improvements"] == ["projector_gt3d"]
+
+
+def test_a_folder_made_with_other_settings_is_refused(tmp_path):
+    run, out = _make_prototxt(tmp_path, "--iterations", "3")
+    assert run.returncode == 0, run.stderr
+    before = (out / "cpm" / "solver.prototxt").read_text()
+    run, _ = _make_prototxt(tmp_path, "--iterations", "4")
+    assert run.returncode == 1
+    assert "other settings" in run.stderr and "iters" in run.stderr and str(out.name) in run.stderr
+    assert (out / "cpm" / "solver.prototxt").read_text() == before
+    run, _ = _make_prototxt(tmp_path, "--improvements", "no_such_thing")
+    assert run.returncode == 2 and "unknown no_such_thing" in run.stderr
 
 
 def _blob_value(layer_index, blob_index):

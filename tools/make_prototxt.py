@@ -9,6 +9,7 @@ Paths inside are relative to the repository root, where `caffe train` is run. te
 committed files are what this script writes, so edit this script, not the prototxts.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -20,20 +21,29 @@ from pose_formats.listfile import LIST_MPII as MPII_LIST, LIST_TRAIN as TRAIN_LI
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Our improvements over the released training, each a named option (off in the paper configuration,
+# which is the released nets; README, "Improvements"). make_prototxt applies the first two; the
+# pipeline (tools/train.sh) the third, reading it from the config.json written beside the nets.
+IMPROVEMENTS = {
+    "projector_gt3d": "the 3D-to-2D stages also train the projector on the ground-truth 3D pose, through a "
+                      "weight-sharing copy (project_*_gt3d) with its own Euclidean 2D loss",
+    "falling_addsrr_rate": "addsrr's Adam rate falls linearly to 0 (poly, power 1) instead of staying fixed",
+    "identity_refine": "addsrr's refine branch starts as the identity map of the coarse pose "
+                       "(tools/init_refine.py) instead of Xavier",
+}
+
 CONFIGS = {
-    # The paper's configuration: VGG-19/CPM widths at 368x368, 1024-wide 3D head, as released.
+    # The paper's configuration: VGG-19/CPM widths at 368x368, 1024-wide 3D head, the released nets and
+    # solvers. Snapshots every 2,000 iterations: a kill loses minutes of GPU time (tools/train.sh resumes).
     "paper": dict(folder="prototxt", side=368, width_div=1, data="data/h36m", models="models/paper",
-                  iters=dict(cpm=100000, bilstm=200000, addsrr=100000, mask3d=50000, finetune_whole=50000),
-                  snapshot=10000, display=50, solver_mode="GPU"),
-    # The demo: 96x96 images and a quarter of every width, on the CPU, trained as released. With no
-    # MPII-pretrained CPM its cpm stage learns the 2D backbone from scratch, which bilstm then freezes.
+                  iters=dict(cpm=100000, bilstm=200000, addsrr=100000, finetune_whole=50000, mask3d=50000),
+                  snapshot=2000, display=50, solver_mode="GPU", improvements=()),
+    # The demo: 96x96 images and a quarter of every width, on the CPU. With no MPII-pretrained CPM its cpm
+    # stage learns the 2D backbone from scratch, which bilstm then freezes. Snapshots let a killed
+    # `make demo` resume.
     "demo": dict(folder="prototxt/demo", side=96, width_div=4, data="data/synthetic", models="models/demo",
-                 iters=dict(cpm=1500, bilstm=2500, addsrr=1000, mask3d=200, finetune_whole=200),
-                 snapshot=0, display=50, solver_mode="CPU",
-                 # Deliberate difference (README): the demo's addsrr rate falls linearly to 0, so the
-                 # refine branch settles; at the released fixed rate its test error wandered by
-                 # millimetres from one snapshot to the next.
-                 decaying=("addsrr",)),
+                 iters=dict(cpm=1500, bilstm=2500, addsrr=1000, finetune_whole=200, mask3d=200),
+                 snapshot=250, display=50, solver_mode="CPU", improvements=tuple(IMPROVEMENTS)),
 }
 
 # Weight / bias lr_mult of each parameter group, per stage, as in the released files (decay_mult: 1 on
@@ -89,6 +99,7 @@ class Builder:
 
     def __init__(self, config, stage):
         self.c = config
+        self.improvements = set(config["improvements"])
         self.stage = stage
         self.mults = dict(LR_MULTS[stage])
         self.cut = GRADIENT_CUT.get(stage)
@@ -251,11 +262,12 @@ def addsrr_net(config, stage="addsrr"):
     n.clip = L.Concat(n.h36m_clip, n.mpii_clip, axis=0)
     n.label_2d = L.Concat(n.h36m_label_2d, n.mpii_label_2d, axis=0)
     pred = b.transformer(b.encoder(n.data), n.clip)
-    project_2d = b.refine_and_project(pred, masked=masked, shared_projector=True)
-    # Deliberate difference (README): the projector also learns from the ground-truth 3D pose, through
-    # a copy sharing its weights, so that it projects geometry rather than the nets' own poses.
-    n.loss_project_gt3d = L.EuclideanLoss(b.projector(n.h36m_label_3d, suffix=GT3D_SUFFIX, share=True),
-                                          n.h36m_label_2d)
+    project_2d = b.refine_and_project(pred, masked=masked, shared_projector="projector_gt3d" in b.improvements)
+    if "projector_gt3d" in b.improvements:
+        # Released, the projector saw only the nets' own poses and learned to map those to the right 2D
+        # rather than to project; the copy on the ground-truth 3D pose teaches it geometry.
+        n.loss_project_gt3d = L.EuclideanLoss(b.projector(n.h36m_label_3d, suffix=GT3D_SUFFIX, share=True),
+                                              n.h36m_label_2d)
     # 3D losses on the H36M frames only: the MPII frames have no 3D label.
     n.pred_h36m, n.pred_mpii = L.Slice(pred, slice_point=[CLIP], axis=0, ntop=2)
     n.change_h36m, n.change_mpii = L.Slice(n.change, slice_point=[CLIP], axis=0, ntop=2)
@@ -326,12 +338,13 @@ def deploy_net(config):
     return n.to_proto()
 
 
+# In the released order: each stage trains from the previous one's final snapshot.
 STAGES = {
     "cpm": cpm_net,
     "bilstm": bilstm_net,
     "addsrr": addsrr_net,
-    "mask3d": lambda c: addsrr_net(c, "mask3d"),
     "finetune_whole": lambda c: addsrr_net(c, "finetune_whole"),
+    "mask3d": lambda c: addsrr_net(c, "mask3d"),
 }
 
 
@@ -341,12 +354,13 @@ BASE_LR = {"cpm": 1e-4, "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetun
 
 
 def solver(config, stage):
-    """Adam as released (beta 0.9/0.999, fixed rate, gradients clipped at 5; the stages in the
-    config's `decaying` at a rate falling linearly to 0); the paper's solvers say GPU as released, the
-    demo's CPU (`caffe train -gpu N` overrides either)."""
+    """Adam as released (beta 0.9/0.999, fixed rate, gradients clipped at 5; addsrr's rate falling
+    linearly to 0 with falling_addsrr_rate); the paper's solvers say GPU as released, the demo's CPU
+    (`caffe train -gpu N` overrides either)."""
     lr = BASE_LR[stage]
     prefix = f"{config['models']}/{stage}/{stage}"
-    policy = ['lr_policy: "poly"', "power: 1"] if stage in config.get("decaying", ()) else ['lr_policy: "fixed"']
+    falling = stage == "addsrr" and "falling_addsrr_rate" in config["improvements"]
+    policy = ['lr_policy: "poly"', "power: 1"] if falling else ['lr_policy: "fixed"']
     lines = [f'net: "{config["folder"]}/{stage}/train.prototxt"', 'type: "Adam"', f"base_lr: {lr:g}",
              "momentum: 0.9", "momentum2: 0.999", *policy, "clip_gradients: 5",
              f"max_iter: {config['iters'][stage]}", f"display: {config['display']}", "average_loss: 20",
@@ -360,38 +374,102 @@ def render(name, net):
     return str(net)
 
 
-def outputs():
-    """{path relative to the repo: text} of every generated file."""
-    files = {}
-    for config_name, config in CONFIGS.items():
-        folder = config["folder"]
-        for stage, make in STAGES.items():
-            files[f"{folder}/{stage}/train.prototxt"] = render(f"{stage}_{config_name}", make(config))
-            files[f"{folder}/{stage}/solver.prototxt"] = solver(config, stage)
-        files[f"{folder}/test/test_3d.prototxt"] = render(f"test_3d_{config_name}", test_3d_net(config))
-        files[f"{folder}/test/test_2d.prototxt"] = render(f"test_2d_{config_name}", test_2d_net(config))
-        files[f"{folder}/deploy.prototxt"] = render(f"deploy_{config_name}", deploy_net(config))
+def config_files(config_name, config):
+    """{path: text} of one configuration's nets and solvers, under config["folder"]."""
+    folder, files = config["folder"], {}
+    for stage, make in STAGES.items():
+        files[f"{folder}/{stage}/train.prototxt"] = render(f"{stage}_{config_name}", make(config))
+        files[f"{folder}/{stage}/solver.prototxt"] = solver(config, stage)
+    files[f"{folder}/test/test_3d.prototxt"] = render(f"test_3d_{config_name}", test_3d_net(config))
+    files[f"{folder}/test/test_2d.prototxt"] = render(f"test_2d_{config_name}", test_2d_net(config))
+    files[f"{folder}/deploy.prototxt"] = render(f"deploy_{config_name}", deploy_net(config))
     return files
 
 
+def outputs():
+    """{path relative to the repo: text} of every committed file."""
+    return {path: text for name, config in CONFIGS.items() for path, text in config_files(name, config).items()}
+
+
+def derived_config(name, out, data=None, models=None, iterations=None, improvements=None):
+    """CONFIGS[name] with its nets under `out` and the given overrides (tools/train.sh's work folder)."""
+    config = dict(CONFIGS[name], folder=out.rstrip("/"))
+    if data is not None:
+        config["data"] = data.rstrip("/")
+    if models is not None:
+        config["models"] = models.rstrip("/")
+    if iterations is not None:
+        config["iters"] = {stage: iterations for stage in STAGES}
+    if improvements is not None:
+        unknown = sorted(set(improvements) - set(IMPROVEMENTS))
+        if unknown:
+            raise ValueError(f"--improvements: unknown {', '.join(unknown)} (known: {', '.join(IMPROVEMENTS)})")
+        config["improvements"] = tuple(i for i in IMPROVEMENTS if i in improvements)
+    return config
+
+
+def write_files(files):
+    for rel, text in files.items():
+        path = os.path.join(REPO, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="improvements (--improvements):\n" + "\n".join(
+                                         f"  {k}: {v}" for k, v in IMPROVEMENTS.items()))
     parser.add_argument("--check", action="store_true", help="exit 1 if a committed file differs from its definition")
+    parser.add_argument("--config", choices=CONFIGS, help="write only this configuration's files, into --out")
+    parser.add_argument("--out", help="with --config: the folder for its nets and solvers, and config.json")
+    parser.add_argument("--data", help="with --config: the prepared data folder the nets read")
+    parser.add_argument("--models", help="with --config: the folder the solvers snapshot into (<models>/<stage>/)")
+    parser.add_argument("--iterations", type=int, help="with --config: every stage's max_iter")
+    parser.add_argument("--improvements", help="with --config: comma-separated improvements to apply, or 'none' "
+                                               "(default: the configuration's own)")
     args = parser.parse_args()
-    stale = []
+    if args.config:
+        if not args.out or args.check:
+            parser.error("--config needs --out, and does not go with --check")
+        if args.iterations is not None and args.iterations < 1:
+            parser.error("--iterations must be at least 1")
+        improvements = None if args.improvements is None else \
+            [] if args.improvements == "none" else [i for i in args.improvements.split(",") if i]
+        try:
+            config = derived_config(args.config, os.path.relpath(os.path.abspath(args.out), REPO), args.data,
+                                    args.models, args.iterations, improvements)
+        except ValueError as e:
+            parser.error(str(e))
+        files = config_files(args.config, config)
+        settings = {"config": args.config, **{k: config[k] for k in ("data", "models", "iters", "snapshot", "side")},
+                    "improvements": list(config["improvements"])}
+        # A folder already made with other settings (tools/train.sh's work folder) is not mixed with these.
+        previous_path = os.path.join(config["folder"], "config.json")
+        if os.path.exists(previous_path):
+            with open(previous_path) as f:
+                previous = json.load(f)
+            changed = [f"{k} {previous.get(k)} -> {v}" for k, v in settings.items() if previous.get(k) != v]
+            if changed:
+                print(f"make_prototxt.py: {config['folder']} holds nets made with other settings "
+                      f"({'; '.join(changed)}); use another folder or remove it", file=sys.stderr)
+                return 1
+        files[previous_path] = json.dumps(settings, indent=1) + "\n"
+        write_files(files)
+        print(f"wrote {len(files)} files under {config['folder']}")
+        return 0
+    stale = {}
     for rel, text in outputs().items():
         path = os.path.join(REPO, rel)
         current = open(path).read() if os.path.exists(path) else None
-        if current == text:
-            continue
-        stale.append(rel)
-        if not args.check:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as f:
-                f.write(text)
+        if current != text:
+            stale[rel] = text
     if args.check and stale:
         print("out of date (run tools/make_prototxt.py):\n  " + "\n  ".join(stale), file=sys.stderr)
         return 1
+    if not args.check:
+        write_files(stale)
     print(f"{len(stale)} file(s) {'differ' if args.check else 'written'}")
     return 0
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tests a model on every action (1..15), one `caffe test` each, as the released test_all.sh did.
 #
-#   tools/test_all.sh [-t TEMPLATE] [-d DATA] [-g GPU] <weights.caffemodel> <out dir> [batch]
+#   tools/test_all.sh [-t TEMPLATE] [-d DATA] [-a ACTIONS] [-g GPU] <weights.caffemodel> <out dir> [batch]
 #
+# -a ACTIONS: comma-separated action numbers (default: 1..15).
 # -g GPU runs `caffe test -gpu GPU` with the GPU build of Caffe (HPM_CAFFE=gpu, `make caffe-gpu`).
 # TEMPLATE defaults to prototxt/test/test_3d.prototxt (paper size); the demo uses
 # prototxt/demo/test/test_3d.prototxt, and test_2d.prototxt with a 2D model. DATA replaces the
@@ -14,11 +15,13 @@ set -euo pipefail
 template=prototxt/test/test_3d.prototxt
 data=()
 gpu=()
-if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+actions=$(seq -s, 1 15)
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 while [ $# -gt 0 ]; do
   case $1 in
     -t) template=$2; shift 2 ;;
     -d) data=(--data "$2"); shift 2 ;;
+    -a) actions=$2; shift 2 ;;
     -g) gpu=(-gpu "$2"); export HPM_CAFFE=gpu; shift 2 ;;
     *) break ;;
   esac
@@ -36,7 +39,7 @@ trap 'rm -rf "$work"' EXIT
 mpjpe() { sed -n "s/^MPJPEEvaluation (result${a}_$1.csv): MPJPE over [0-9]* frames = \([0-9.]*\) mm$/\1/p" "$log"; }
 
 printf '%-7s %-13s %7s %14s %14s\n' action name frames "MPJPE (mm)" "change (mm)"
-for a in $(seq 1 15); do
+for a in ${actions//,/ }; do
   # A failed fill stops here (a process substitution would hide its exit status from set -e).
   info=$("$python" "$here/fill_test_prototxt.py" --batch "$batch" "${data[@]}" "$template" "$a" "$out" \
          "$work/test$a.prototxt") || exit 1

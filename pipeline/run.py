@@ -1,0 +1,368 @@
+"""tools/train.sh: the steps, what each reads and writes, and the skip / resume rules."""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from pose_formats.atomic import atomic_write
+from pose_formats.listfile import LIST_MPII, LIST_TRAIN
+from pose_formats.skeleton import ACTIONS
+
+from . import snapshots
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_STAGES = ("cpm", "bilstm", "addsrr", "finetune_whole", "mask3d")   # the released order
+TESTED_STAGES = ("addsrr", "finetune_whole", "mask3d")                   # the 3D stages, for the table
+FINAL_STAGE = TESTED_STAGES[-1]
+STEPS = ("data",) + TRAIN_STAGES + ("test", "convert", "online", "eval")
+ONLINE_MODES = ("released", "independent", "paper")
+
+DEFAULTS = {
+    "paper": dict(data="data/h36m", work="results/paper", cpm_weights="models/pose_iter_320000.caffemodel",
+                  threads=None),
+    # One OpenBLAS thread: the demo's table is then the same on machines of any core count, and it is
+    # faster on 2 cores (the image-decoding threads get the other core; BENCHMARKS.md).
+    "demo": dict(data="data/synthetic", work="results/demo", cpm_weights="scratch", threads=1),
+}
+
+# What each step reads and writes (--help); <work> and <data> as given.
+STEP_HELP = {
+    "data": "demo: tools/make_synthetic_h36m.py writes <data> unless <data>/meta.json exists; paper: checks "
+            f"the prepared lists (<data>/{LIST_TRAIN}, <data>/{LIST_MPII}, <data>/gt/test/test<a>.txt) and "
+            "names what is missing",
+    "cpm": "2D pose net, from --cpm-weights (paper: the MPII-pretrained pose_iter_320000) or from scratch "
+           "-> <work>/models/cpm/",
+    "bilstm": "2D-to-3D, from cpm's final snapshot -> <work>/models/bilstm/",
+    "addsrr": "3D-to-2D, from bilstm's (with identity_refine via tools/init_refine.py: "
+              "<work>/models/addsrr/init.caffemodel) -> <work>/models/addsrr/",
+    "finetune_whole": "everything, from addsrr's -> <work>/models/finetune_whole/",
+    "mask3d": "joint-masked 3D, from finetune_whole's -> <work>/models/mask3d/ (the final model)",
+    "test": "tools/test_all.sh per action: each 3D stage's model -> <work>/stages/<stage>/, the final "
+            "one's files also in <work>/; the cpm model's 2D estimates -> <work>/result<a>_2d_norm.csv",
+    "convert": "tools/gen_refinepkl.py on the final model -> <work>/refine.npz",
+    "online": "tools/pred_v2.py, modes released, independent, paper, with our and ground-truth 2D -> "
+              "<work>/result<a>_refined_*.csv, result<a>_online_*.csv",
+    "eval": "tools/eval_h36m.py -> <work>/eval.json, eval.csv, ablation.md, figures/ (per-stage loss curves "
+            "from <work>/logs/)",
+}
+
+
+class PipelineError(Exception):
+    """A one-line error for the user: what is wrong and with which file or option."""
+
+
+def build_parser():
+    steps = "\n".join(f"  {s:15s} {STEP_HELP[s]}" for s in STEPS)
+    p = argparse.ArgumentParser(
+        prog="train.sh", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The released training schedule end to end, resumable: a step whose outputs are complete "
+                    "is skipped, a training stage killed mid-way resumes from its last snapshot (caffe train "
+                    "-snapshot), and every file is written whole or not at all. Run it again after a kill.",
+        epilog=f"steps, in order:\n{steps}\n\nThe nets and solvers are written into <work>/prototxt/ by "
+               "tools/make_prototxt.py (with config.json); a rerun with other settings on the same <work> is "
+               "refused.")
+    p.add_argument("--config", required=True, choices=tuple(DEFAULTS), help="paper (368x368, released nets, GPU) "
+                   "or demo (96x96, quarter widths, CPU, the embedded synthetic data)")
+    p.add_argument("--data", help="the prepared data folder (default: data/h36m for paper, data/synthetic for demo)")
+    p.add_argument("--work", help="where models and results go (default: results/<config>)")
+    p.add_argument("--iterations", type=int, help="every stage's iteration count (smoke runs; default: the "
+                   "configuration's)")
+    p.add_argument("--gpu", type=int, help="train and test on this GPU (the GPU build of Caffe, make caffe-gpu)")
+    p.add_argument("--from", dest="first", choices=STEPS, default=STEPS[0], help="first step to run")
+    p.add_argument("--until", dest="last", choices=STEPS, default=STEPS[-1], help="last step to run")
+    p.add_argument("--cpm-weights", help="caffemodel the cpm stage starts from, or 'scratch' (default: "
+                   f"{DEFAULTS['paper']['cpm_weights']} for paper, scratch for demo)")
+    p.add_argument("--improvements", help="comma-separated improvements over the released training, or 'none' "
+                   "(default: the configuration's; tools/make_prototxt.py --help lists them)")
+    p.add_argument("--threads", type=int, help="OpenBLAS threads of Caffe (default: 1 for demo, OpenBLAS's own "
+                   "for paper)")
+    return p
+
+
+def repo_path(path):
+    """`path` (given relative to the caller's folder) as the tools see it from the repo root: relative
+    where it lies inside the repo, else absolute."""
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full, REPO)
+    return full if rel.startswith("..") else rel
+
+
+class Pipeline:
+    def __init__(self, args):
+        defaults = DEFAULTS[args.config]
+        self.args = args
+        self.config = args.config
+        self.data = repo_path(args.data or defaults["data"])
+        self.work = repo_path(args.work or defaults["work"])
+        self.prototxt = os.path.join(self.work, "prototxt")
+        self.models = os.path.join(self.work, "models")
+        self.logs = os.path.join(self.work, "logs")
+        self.cpm_weights = args.cpm_weights or defaults["cpm_weights"]
+        self.env = dict(os.environ)
+        threads = args.threads or defaults["threads"]
+        if threads:
+            self.env["OPENBLAS_NUM_THREADS"] = str(threads)
+        if args.gpu is not None:
+            self.env["HPM_CAFFE"] = "gpu"
+        self.start = time.monotonic()
+        self.child = None
+
+    # -- output -------------------------------------------------------------------------------------
+    def step(self, text):
+        print(f"\n== [{time.monotonic() - self.start:6.0f} s] {text}", flush=True)
+
+    def run(self, command, log=None, filter_line=None, env=None):
+        """Runs a tool from the repo root; its output goes to `log` (appended) or through, lines passed
+        through `filter_line` (None: not shown). A failure ends the pipeline with the log's tail."""
+        with (open(log, "a") if log else open(os.devnull, "w")) as log_file:
+            self.child = subprocess.Popen(command, cwd=REPO, env=env or self.env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True, bufsize=1)
+            tail = []
+            for line in self.child.stdout:
+                log_file.write(line)
+                tail = (tail + [line])[-20:]
+                shown = filter_line(line) if filter_line else line
+                if shown:
+                    print(shown.rstrip("\n"), flush=True)
+            code = self.child.wait()
+            self.child = None
+        if code != 0:
+            sys.stderr.write("".join(tail))
+            where = f" (log: {log})" if log else ""
+            raise PipelineError(f"{os.path.basename(command[1] if command[0] == sys.executable else command[0])} "
+                                f"failed with exit code {code}{where}")
+
+    def python(self, tool, *args, **kwargs):
+        self.run([sys.executable, os.path.join("tools", tool), *map(str, args)], **kwargs)
+
+    # -- configuration ------------------------------------------------------------------------------
+    def write_nets(self):
+        """<work>/prototxt/ from tools/make_prototxt.py, which refuses a folder made with other settings."""
+        command = ["--config", self.config, "--out", self.prototxt, "--data", self.data, "--models", self.models]
+        if self.args.iterations is not None:
+            command += ["--iterations", self.args.iterations]
+        if self.args.improvements is not None:
+            command += ["--improvements", self.args.improvements]
+        self.python("make_prototxt.py", *command)
+        with open(os.path.join(self.prototxt, "config.json")) as f:
+            self.settings = json.load(f)
+
+    def iterations(self, stage):
+        return self.settings["iters"][stage]
+
+    # -- data ---------------------------------------------------------------------------------------
+    def test_actions(self):
+        """Actions whose test list exists and is not empty (a partial download has fewer)."""
+        have = []
+        for a in range(1, len(ACTIONS) + 1):
+            path = os.path.join(REPO, self.data, "gt", "test", f"test{a}.txt")
+            if os.path.exists(path) and os.path.getsize(path) > 0:
+                have.append(a)
+        return have
+
+    def step_data(self):
+        if self.config == "demo" and not os.path.exists(os.path.join(REPO, self.data, "meta.json")):
+            self.step(f"generating the synthetic data set in {self.data}")
+            self.python("make_synthetic_h36m.py", "--out", self.data)
+        needed = {LIST_TRAIN: "tools/prepare_h36m.py", LIST_MPII: "tools/prepare_mpii.py"}
+        for name, tool in needed.items():
+            if not os.path.exists(os.path.join(REPO, self.data, name)):
+                raise PipelineError(f"{os.path.join(self.data, name)} not found: prepare it with {tool} --out "
+                                    f"{self.data} (README, 'Human3.6M')")
+        actions = self.test_actions()
+        if not actions:
+            raise PipelineError(f"{self.data}/gt/test/: no test<a>.txt list with frames (tools/prepare_h36m.py)")
+        missing = [f"{a} {ACTIONS[a - 1]}" for a in range(1, len(ACTIONS) + 1) if a not in actions]
+        if missing:
+            print(f"train.sh: {self.data} has test frames of {len(actions)} of 15 actions; missing: "
+                  f"{', '.join(missing)} (a partial download?); they are left out of the table", flush=True)
+
+    # -- training -----------------------------------------------------------------------------------
+    def start_weights(self, stage):
+        """The caffemodel a stage starts from, or None (from scratch)."""
+        if stage == "cpm":
+            if self.cpm_weights == "scratch":
+                return None
+            if not os.path.exists(os.path.join(REPO, self.cpm_weights)):
+                raise PipelineError(f"--cpm-weights {self.cpm_weights} not found: the paper's cpm starts from "
+                                    "the MPII-pretrained CPM (pose_iter_320000.caffemodel); give its path, or "
+                                    "'scratch'")
+            return self.cpm_weights
+        previous = TRAIN_STAGES[TRAIN_STAGES.index(stage) - 1]
+        if not snapshots.is_done(self.models, previous, self.iterations(previous)):
+            raise PipelineError(f"{stage} starts from {previous}'s final snapshot, which is not there "
+                                f"({snapshots.final_model(self.models, previous, self.iterations(previous))}); "
+                                f"run from {previous}")
+        weights = snapshots.final_model(self.models, previous, self.iterations(previous))
+        if stage == "addsrr" and "identity_refine" in self.settings["improvements"]:
+            init = os.path.join(self.models, "addsrr", "init.caffemodel")
+            if not os.path.exists(os.path.join(REPO, init)):
+                self.step("the refine branch's identity start (tools/init_refine.py)")
+                self.python("init_refine.py", weights, "--prototxt",
+                            os.path.join(self.prototxt, "addsrr", "train.prototxt"), "--out", init)
+            weights = init
+        return weights
+
+    def train(self, stage):
+        total = self.iterations(stage)
+        if snapshots.is_done(self.models, stage, total):
+            self.step(f"{stage}: done ({snapshots.final_model(self.models, stage, total)}), skipped")
+            return
+        os.makedirs(os.path.join(REPO, self.models, stage), exist_ok=True)
+        os.makedirs(os.path.join(REPO, self.logs), exist_ok=True)
+        log = os.path.join(self.logs, f"{stage}.log")
+        command = ["caffe", "train", "-solver", os.path.join(self.prototxt, stage, "solver.prototxt")]
+        env = dict(self.env)
+        resume = snapshots.latest_snapshot(self.models, stage, total)
+        if resume:
+            done, state = resume
+            self.step(f"caffe train {stage}: resuming at iteration {done} of {total} ({state})")
+            command += ["-snapshot", state]
+            env["HPM_START_ITERATION"] = str(done)
+            keep_log_before(os.path.join(REPO, log), done)
+        else:
+            weights = self.start_weights(stage)
+            self.step(f"caffe train {stage} ({total} iterations{', from ' + weights if weights else ''})")
+            if weights:
+                command += ["-weights", weights]
+            if os.path.exists(os.path.join(REPO, log)):
+                os.unlink(os.path.join(REPO, log))
+        if self.args.gpu is not None:
+            command += ["-gpu", str(self.args.gpu)]
+        pattern = re.compile(r"solver\.cpp:\d+\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)")
+
+        def progress(line):
+            m = pattern.search(line)
+            return m and f"  {stage} iteration {m.group(1)}/{total}  loss {m.group(2)}"
+        self.run(command, log=log, filter_line=progress, env=env)
+        snapshots.mark_done(os.path.join(REPO, self.models), stage, total)
+
+    # -- testing and after --------------------------------------------------------------------------
+    def test_all(self, template, model, out, log, actions):
+        command = ["tools/test_all.sh", "-t", template, "-d", self.data, "-a", ",".join(map(str, actions))]
+        if self.args.gpu is not None:
+            command += ["-g", str(self.args.gpu)]
+        self.run(command + [model, out], log=log, filter_line=lambda line: "  " + line)
+
+    def step_test(self):
+        actions = self.test_actions()
+        for stage in TESTED_STAGES:
+            out = os.path.join(self.work, "stages", stage)
+            marker = os.path.join(REPO, out, snapshots.DONE)
+            if os.path.exists(marker):
+                self.step(f"test of {stage}'s model: done ({out}), skipped")
+                continue
+            model = snapshots.final_model(self.models, stage, self.iterations(stage))
+            if not snapshots.is_done(self.models, stage, self.iterations(stage)):
+                raise PipelineError(f"test: {stage} has not finished ({model} missing); run from {stage}")
+            self.step(f"testing every action with {stage}'s model -> {out}")
+            self.test_all(os.path.join(self.prototxt, "test", "test_3d.prototxt"), model, out,
+                          os.path.join(self.logs, f"test_{stage}.log"), actions)
+            with atomic_write(marker) as f:
+                f.write(model + "\n")
+        self.step(f"the final model's ({FINAL_STAGE}) results -> {self.work}")
+        final = os.path.join(REPO, self.work, "stages", FINAL_STAGE)
+        for name in sorted(os.listdir(final)):
+            if name.endswith(".csv"):
+                with open(os.path.join(final, name), "rb") as src, \
+                        atomic_write(os.path.join(REPO, self.work, name), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        marker_2d = os.path.join(REPO, self.work, "2d.DONE")
+        if os.path.exists(marker_2d):
+            self.step("2D estimates: done, skipped")
+            return
+        self.step("2D estimates of every action with the cpm model (the online stage's 2D input)")
+        self.test_all(os.path.join(self.prototxt, "test", "test_2d.prototxt"),
+                      snapshots.final_model(self.models, "cpm", self.iterations("cpm")), self.work,
+                      os.path.join(self.logs, "test_2d.log"), actions)
+        with atomic_write(marker_2d) as f:
+            f.write("done\n")
+
+    def final_model(self):
+        return snapshots.final_model(self.models, FINAL_STAGE, self.iterations(FINAL_STAGE))
+
+    def step_convert(self):
+        out = os.path.join(self.work, "refine.npz")
+        if os.path.exists(os.path.join(REPO, out)):
+            self.step(f"converted weights: done ({out}), skipped")
+            return
+        self.step(f"converting the refine and projector weights of {self.final_model()}")
+        self.python("gen_refinepkl.py", self.final_model(), "--prototxt", os.path.join(self.prototxt, "deploy.prototxt"),
+                    "--out", out)
+
+    def step_online(self):
+        actions = ",".join(map(str, self.test_actions()))
+        for mode in ONLINE_MODES:
+            for source in ("ours", "gt"):
+                self.step(f"online self-supervised correction ({mode} mode, {source.replace('ours', 'our')} 2D)")
+                # pred_v2 skips the actions whose output files exist.
+                self.python("pred_v2.py", "--weights", os.path.join(self.work, "refine.npz"), "--gt-dir",
+                            os.path.join(self.data, "gt", "test"), "--mode", mode, "--2d-source", source,
+                            "--actions", actions, "--no-progress", self.work,
+                            filter_line=lambda line: "  " + line if line.startswith("mean") else None)
+
+    def step_eval(self):
+        self.step("evaluation: the ablation table, diagnostics and loss curves")
+        self.python("eval_h36m.py", "--gt-dir", os.path.join(self.data, "gt", "test"), "--image-root", self.data,
+                    "--crop-px", self.settings["side"], "--logs", self.logs, "--stages",
+                    os.path.join(self.work, "stages"), "--actions", ",".join(map(str, self.test_actions())),
+                    self.work, log=os.path.join(self.logs, "eval.log"))
+        self.step(f"done: table in {self.work}/ablation.md, eval.json; pictures and loss curves in "
+                  f"{self.work}/figures")
+
+    def main(self):
+        first, last = STEPS.index(self.args.first), STEPS.index(self.args.last)
+        if first > last:
+            raise PipelineError(f"--from {self.args.first} comes after --until {self.args.last}")
+        self.write_nets()
+        for step in STEPS[first:last + 1]:
+            if step in TRAIN_STAGES:
+                self.train(step)
+            else:
+                getattr(self, f"step_{step}")()
+
+
+def keep_log_before(path, iteration):
+    """Drops the log's lines from the first `Iteration k` with k >= `iteration` on: a resumed run
+    writes them again, so the log reads as one uninterrupted run."""
+    if not os.path.exists(path):
+        return
+    pattern = re.compile(r"\] Iteration (\d+)")
+    kept = []
+    with open(path) as f:
+        for line in f:
+            m = pattern.search(line)
+            if m and int(m.group(1)) >= iteration:
+                break
+            kept.append(line)
+    with atomic_write(path) as f:
+        f.writelines(kept)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.iterations is not None and args.iterations < 1:
+        print("train.sh: --iterations must be at least 1", file=sys.stderr)
+        return 2
+    pipeline = Pipeline(args)
+    os.chdir(REPO)   # the tools and the prototxts' paths are relative to the repo root
+
+    def stop(signum, _frame):  # a kill of the pipeline stops its running tool too
+        if pipeline.child is not None:
+            pipeline.child.send_signal(signum)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        pipeline.main()
+    except PipelineError as e:
+        print(f"train.sh: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("train.sh: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
