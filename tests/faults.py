@@ -11,7 +11,7 @@ from conftest import REPO, VENV
 
 # Written files stop growing here: writes past it fail as on a full disk (Python ignores SIGXFSZ, so
 # the write returns EFBIG instead of killing the process).
-FULL_DISK_BYTES = 4096
+FULL_DISK_BYTES = 1024
 
 
 def run(args, full_disk=False, read_only=None):
