@@ -14,11 +14,15 @@ from conftest import REPO, VENV
 FULL_DISK_BYTES = 1024
 
 
+def venv_env():
+    """The environment of a command run as after `. .venv/bin/activate` (caffe, python3 from the venv)."""
+    return {**os.environ, "PATH": os.path.join(VENV, "bin") + os.pathsep + os.environ["PATH"]}
+
+
 def run(args, full_disk=False, read_only=None):
     """Run a command from the repo root with the venv first on PATH; full_disk: writes past
     FULL_DISK_BYTES fail; read_only: a folder the command sees read-only (for root, whom file modes do
     not stop, a read-only bind mount in a private mount namespace)."""
-    env = {**os.environ, "PATH": os.path.join(VENV, "bin") + os.pathsep + os.environ["PATH"]}
     args = [str(a) for a in args]
     limit = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (FULL_DISK_BYTES, FULL_DISK_BYTES))) \
         if full_disk else None
@@ -31,7 +35,7 @@ def run(args, full_disk=False, read_only=None):
         else:
             pytest.skip("running as root without unshare -m: no way to make a folder read-only")
     try:
-        return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=900,
+        return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=venv_env(), timeout=900,
                               preexec_fn=limit)
     finally:
         if read_only is not None and os.geteuid() != 0:
