@@ -5,8 +5,8 @@ layer the model lacks at its random start without a warning.
 
   tools/check_weights.py NET.prototxt MODEL.caffemodel [--fresh LAYER ...] [--phase train|test]
 
---fresh names (by layer name, as in NET) the layers the stage starts from their fillers on purpose;
-they may be absent from the model (if present, their shapes must still fit). Layers whose blobs are
+--fresh names (by layer name, as in NET) the layers the stage starts from their fillers on purpose,
+after NET and MODEL (it takes every name that follows); they may be absent from the model (if present, their shapes must still fit). Layers whose blobs are
 all shared with an earlier layer (ParamSpec names) need nothing from the model. The net is built by
 pycaffe in the given phase (default train), so its data layers' list files must exist.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests a model on every action (1..15), one `caffe test` each, as the released test_all.sh did.
 #
-#   tools/test_all.sh [-t TEMPLATE] [-d DATA] [-g GPU] <weights.caffemodel> <out dir> [batch]
+#   tools/test_all.sh [-t TEMPLATE] [-d DATA] [-g GPU] [-f LAYER,...] <weights.caffemodel> <out dir> [batch]
 #
 # -g GPU runs `caffe test -gpu GPU` with the GPU build of Caffe (HPM_CAFFE=gpu, `make caffe-gpu`).
 # TEMPLATE defaults to prototxt/test/test_3d.prototxt (paper size); the demo uses
@@ -11,7 +11,8 @@
 #   3D template: result<a>_{norm,unnorm}.csv, result<a>_change_{norm,unnorm}.csv, result<a>_project_2d_norm.csv
 #   2D template: result<a>_2d_norm.csv
 # and prints the MPJPE of each action over exactly the frames of its list. Run from the repo root.
-# First checks that the weights hold every layer of the net (tools/check_weights.py). The results are
+# First checks that the weights hold every layer of the net (tools/check_weights.py) but those given
+# with -f (e.g. a bilstm model has no refine branch or projector: their outputs are then meaningless). The results are
 # written into a hidden work folder in <out dir> and moved into place once all 15 actions are done,
 # so a failed or killed run leaves the previous results as they were; a second run into a folder in
 # use (test_all.sh, pred_v2.py, eval_h36m.py) is refused.
@@ -24,12 +25,14 @@ fi
 template=prototxt/test/test_3d.prototxt
 data=()
 gpu=()
+fresh=()
 while [ $# -gt 0 ]; do
   case $1 in
-    -t|-d|-g) [ $# -ge 2 ] || usage "option $1 needs a value" ;;&
+    -t|-d|-g|-f) [ $# -ge 2 ] || usage "option $1 needs a value" ;;&
     -t) template=$2; shift 2 ;;
     -d) data=(--data "$2"); shift 2 ;;
     -g) gpu=(-gpu "$2"); export HPM_CAFFE=gpu; shift 2 ;;
+    -f) IFS=, read -r -a fresh <<< "$2"; fresh=(--fresh "${fresh[@]}"); shift 2 ;;
     --) shift; break ;;
     -*) usage "unknown option $1" ;;
     *) break ;;
@@ -58,7 +61,8 @@ fill() { "$python" "$here/fill_test_prototxt.py" --batch "$batch" "${data[@]}" "
            "$work/test$1.prototxt"; }
 # Before any test: a model of another stage would leave the layers it lacks at their random start.
 fill 1 > /dev/null || exit 1
-"$python" "$here/check_weights.py" --phase test --net-name "$template" "$work/test1.prototxt" "$weights" || exit 1
+"$python" "$here/check_weights.py" "$work/test1.prototxt" "$weights" --phase test --net-name "$template" \
+  "${fresh[@]}" || exit 1
 
 # mpjpe KIND: what MPJPEEvaluation logged for result<a>_KIND.csv of the current action's log.
 mpjpe() { sed -n "s/^MPJPEEvaluation (result${a}_$1.csv): MPJPE over [0-9]* frames = \([0-9.]*\) mm$/\1/p" "$log"; }
