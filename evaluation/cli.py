@@ -9,6 +9,7 @@ import numpy as np
 
 from online.model import OnlineModel
 from online.weights import load_weights
+from pose_formats.atomic import folder_lock
 from pose_formats.cli import run_tool
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
@@ -55,6 +56,20 @@ def build_parser():
 
 
 def run(args, out=sys.stdout):
+    # The lock also says, before any action is scored, whether the outputs can be written there.
+    with folder_lock(args.out_dir or args.results_dir, "eval_h36m.py"):
+        return _run(args, out)
+
+
+def _warn_missing_images(gt, image_root, action):
+    """A wrong --image-root would give blank frame panels: say so (once per action)."""
+    path = os.path.join(image_root, gt.images[0])
+    if not os.path.exists(path):
+        print(f"eval_h36m.py: warning: action {action}: no image {path}; its pictures show blank frames "
+              "(is --image-root the folder the test lists' image paths start from?)", file=sys.stderr)
+
+
+def _run(args, out):
     out_dir = args.out_dir or args.results_dir
     max_min = MaxMin(args.max_min)
     per_action, frames, diagnostics, tests, figures = {}, {}, {}, {}, []
@@ -75,6 +90,7 @@ def run(args, out=sys.stdout):
         if sweep:
             diagnostics[action]["fallback_sweep"] = sweep
         if args.figure_frames > 0 and len(gt_mm):
+            _warn_missing_images(gt, args.image_root, action)
             path = os.path.join(out_dir, "figures", f"action{action:02d}_{ACTIONS[action - 1]}.png")
             drawn = {m: p for m, p in poses.items() if m in FIGURE_METHODS}
             write_png(path, action_figure(args.results_dir, gt, gt_mm, drawn, action, args.image_root,

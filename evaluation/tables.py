@@ -10,7 +10,7 @@ import numpy as np
 
 from online.model import MODES
 from online.predict import SOURCE_SUFFIX, output_kind
-from pose_formats.atomic import atomic_write
+from pose_formats.atomic import atomic_write_set
 from pose_formats.per_action import result_path
 from pose_formats.results import read_result_csv
 from pose_formats.skeleton import ACTIONS, DIM_3D
@@ -107,18 +107,18 @@ def write_table(out_dir, per_action, frames, mean, diagnostics, markdown, rows):
     def values(scores):
         return [f"{scores[method][m]:.4f}" if method in scores else "" for method, *_ in rows for m in METRICS]
 
-    with atomic_write(os.path.join(out_dir, "eval.csv")) as f:
-        f.write(",".join(header) + "\n")
-        for action, scores in per_action.items():
-            f.write(",".join([str(action), ACTIONS[action - 1], str(frames[action])] + values(scores)) + "\n")
-        f.write(",".join(["mean", "", str(sum(frames.values()))] + values(mean)) + "\n")
     report = {"unit": "mm", "mean_over": "actions",
               "methods": {method: {"label": label, "result_file": os.path.join(folder, f"result<a>_{kind}.csv")}
                           for method, folder, kind, label in rows if method in mean},
               "actions": {ACTIONS[a - 1]: {"action": a, "frames": frames[a], **per_action[a]} for a in per_action},
               "mean": mean,
               "diagnostics": diagnostics}
-    with atomic_write(os.path.join(out_dir, "eval.json")) as f:
-        json.dump(report, f, indent=2)
-    with atomic_write(os.path.join(out_dir, "ablation.md")) as f:
-        f.write(markdown + "\n")
+    # replaced together: a full disk leaves the previous three, never a new eval.csv beside old ones
+    with atomic_write_set([os.path.join(out_dir, name) for name in ("eval.csv", "eval.json", "ablation.md")]) \
+            as (csv_file, json_file, markdown_file):
+        csv_file.write(",".join(header) + "\n")
+        for action, scores in per_action.items():
+            csv_file.write(",".join([str(action), ACTIONS[action - 1], str(frames[action])] + values(scores)) + "\n")
+        csv_file.write(",".join(["mean", "", str(sum(frames.values()))] + values(mean)) + "\n")
+        json.dump(report, json_file, indent=2)
+        markdown_file.write(markdown + "\n")

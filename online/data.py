@@ -37,6 +37,8 @@ def load_action(results_dir, action, source="ours", external=None, gt_dir=None):
         raise ValueError(f"2D source {source!r}: expected one of {', '.join(TWO_D_SOURCES)}")
     coarse_path = result_path(results_dir, action, "norm")
     indices, coarse = read_result_csv(coarse_path, DIM_3D)
+    if not len(coarse):
+        raise ValueError(f"{coarse_path}: no frames (an action's test results hold one line per frame)")
     gt = read_test_list(test_list_path(gt_dir, action)) if gt_dir is not None else None
     if source == "gt":
         if gt is None:

@@ -10,8 +10,9 @@ from tqdm import tqdm
 
 from cuda_kernels import backend
 from evaluation.metrics import mpjpe
-from pose_formats.atomic import atomic_write
+from pose_formats.atomic import atomic_write, folder_lock
 from pose_formats.cli import run_tool
+from pose_formats.input_files import read_json
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, result_path
 from pose_formats.results import write_result_csv
@@ -99,12 +100,18 @@ def _complete(paths, frames):
 
 
 def run(args, out=sys.stdout):
+    # The lock also says, before any frame is computed, whether the results can be written there.
+    with folder_lock(args.results_dir, "pred_v2.py"):
+        return _run(args, out)
+
+
+def _run(args, out):
     config = OnlineConfig(lr=args.lr, iterations=args.iterations,
                           mask_joint=None if args.mask_joint < 0 else args.mask_joint,
                           converge_mm=args.converge_mm, fallback_mm=args.fallback_mm,
                           max_iterations=args.max_iterations)
     max_min = MaxMin(args.max_min)
-    pending = []
+    pending, summary = [], {}
     for action in parse_actions(args.actions):
         inputs = load_action(args.results_dir, action, args.source, args.external_2d, args.gt_dir)
         kind = output_kind(args.mode, args.source)
@@ -116,10 +123,11 @@ def run(args, out=sys.stdout):
         if not args.redo and _complete(outputs, len(inputs.coarse)):
             print(f"action {action:2d} {ACTIONS[action - 1]}: already corrected ({outputs[0]}), skipped "
                   "(--redo to recompute)", file=out)
+            summary[action] = read_json(outputs[2])   # for the mean over every action asked for
             continue
         pending.append((inputs, outputs))
     if not pending:
-        return {}
+        return summary
     model = OnlineModel(load_weights(args.weights, legacy_pickle=args.legacy_pickle),
                         np.float64 if args.float64 else np.float32)
     total = sum(len(inputs.coarse) for inputs, _ in pending)
@@ -152,7 +160,6 @@ def run(args, out=sys.stdout):
                                                   "kept_coarse_share": float(result.kept_coarse.mean())}
                 seconds[inputs.action] = time.perf_counter() - start
 
-    summary = {}
     for (inputs, (norm_path, unnorm_path, json_path, *converged_path)), poses in zip(pending, refined):
         poses = np.asarray(poses, dtype=np.float64)
         start_index = int(inputs.indices[0]) if len(inputs.indices) else 1
@@ -180,7 +187,9 @@ def run(args, out=sys.stdout):
     if all("mpjpe_before" in e for e in summary.values()) and len(summary) > 1:
         before = np.mean([e["mpjpe_before"] for e in summary.values()])
         after = np.mean([e["mpjpe_after"] for e in summary.values()])
-        print(f"mean over {len(summary)} actions: MPJPE {before:.2f} -> {after:.2f} mm", file=out)
+        earlier = len(summary) - len(pending)
+        print(f"mean over {len(summary)} actions{f' ({earlier} corrected by an earlier run)' if earlier else ''}: "
+              f"MPJPE {before:.2f} -> {after:.2f} mm", file=out)
     return summary
 
 

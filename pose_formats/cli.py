@@ -7,6 +7,13 @@ def run_tool(name, build_parser, run, argv=None):
     try:
         run(args)
     except (ValueError, OSError) as e:
-        print(f"{name}: error: {e}", file=sys.stderr)
+        print(f"{name}: error: {describe(e)}", file=sys.stderr)
         return 2
     return 0
+
+
+def describe(e):
+    """One line for an error: an OSError as `file: reason`, without Python's errno prefix."""
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)

@@ -7,6 +7,10 @@ from .atomic import atomic_write
 from .input_files import text_lines
 from .listfile import finite_float
 
+# No pose coordinate comes near this, normalised (about 0..1) or in mm: a larger value is damage, which
+# float32 arithmetic would turn into an overflow reported far from its cause.
+MAX_ABS_VALUE = 1e6
+
 
 def format_result_line(index, row):
     """One `index,v1,...,vK` line; 9 significant digits round-trip float32 exactly."""
@@ -29,11 +33,19 @@ def write_result_csv(path, values, start_index=1):
             f.write(format_result_line(start_index + i, row))
 
 
+def _coordinate(text, what):
+    value = finite_float(text, what)
+    if abs(value) > MAX_ABS_VALUE:
+        raise ValueError(f"{what} is beyond ±{MAX_ABS_VALUE:g}, no pose coordinate: {text!r}")
+    return value
+
+
 def read_result_csv(path, width):
     """(indices (N,) int64, values (N, width) float64) of a result CSV.
 
     ValueError naming path:line for a wrong number of fields, a non-integer index, or a value that
-    is not a finite number. Blank lines are skipped; a file without lines holds no frames.
+    is not a finite number or lies beyond ±MAX_ABS_VALUE. Blank lines are skipped; a file without
+    lines holds no frames.
     """
     indices, rows = [], []
     for lineno, line in enumerate(text_lines(path), 1):
@@ -48,8 +60,7 @@ def read_result_csv(path, width):
             index = int(fields[0])
         except ValueError:
             raise ValueError(f"{path}:{lineno}: field 1 (index): {fields[0]!r} is not an integer") from None
-        row = [finite_float(text, f"{path}:{lineno}: field {k} (v{k - 1})")
-               for k, text in enumerate(fields[1:], 2)]
+        row = [_coordinate(text, f"{path}:{lineno}: field {k} (v{k - 1})") for k, text in enumerate(fields[1:], 2)]
         indices.append(index)
         rows.append(row)
     return np.array(indices, dtype=np.int64), np.array(rows, dtype=np.float64).reshape(len(rows), width)

@@ -14,7 +14,6 @@ from pose_formats.listfile import LABEL_DIM_2D3D, read_list_file, write_list_fil
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.results import write_result_csv
 from pose_formats.skeleton import DATA_DIR
-from tool_modules import load_tool
 
 FRAMES = 4
 
@@ -60,7 +59,7 @@ READERS = {
     "json": (lambda d: shutil.copy(os.path.join(DATA_DIR, "skeleton16.json"), d / "s.json") and d / "s.json",
              read_json),
     "caffemodel": (lambda d: caffemodel(d / "m.caffemodel"),
-                   lambda p: load_tool("gen_refinepkl").caffemodel_shapes(str(p))),
+                   lambda p: pytest.importorskip("caffe_layers.weights_check").read_model(str(p))),
 }
 
 

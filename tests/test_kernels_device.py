@@ -194,6 +194,19 @@ def test_online_released_scan(cp, monkeypatch, lengths, widths):
                 assert np.abs(got - want).max() <= tol * np.abs(want).max()
 
 
+@pytest.mark.parametrize("engine", ("kernel", "rows"))
+def test_released_scan_gives_a_sequence_the_same_bytes_whatever_runs_beside_it(cp, monkeypatch, engine):
+    """A resumed pred_v2 run computes fewer actions in one call than an uninterrupted one: each
+    sequence's poses must not depend on which others share the launch (the kernel's rows) or the call."""
+    monkeypatch.setattr(online_released, "BLOCK_SIZE", 64)
+    weights, xs, qs, _ = released_inputs((9, 4, 6), (45, 37), seed=12)
+    model = OnlineModel(weights, np.float32)
+    together = refine_released(model, xs, qs, engine=engine)
+    for i in range(len(xs)):
+        alone = refine_released(model, xs[i:i + 1], qs[i:i + 1], engine=engine)[0]
+        assert alone.tobytes() == together[i].tobytes(), f"sequence {i} alone differs"
+
+
 def released_inputs(lengths, widths, seed):
     """Random weights of `widths` and sequences of `lengths` frames, with their float64 definition."""
     weights = random_weights(*widths, seed=seed)

@@ -4,14 +4,15 @@ action's list file, the batch, the sample count of every result-writing layer an
 (result<a>_*.csv in the output folder). Edits the net through pycaffe's protobuf classes.
 Prints `<frames> <iterations> <action name>` for tools/test_all.sh."""
 import argparse
+import json
 import os
 import re
 import sys
 
 from google.protobuf import text_format
 
-from caffe.proto import caffe_pb2
-from caffe_layers.params import format_params, split_params
+from caffe_layers.params import split_params
+from caffe_layers.weights_check import parse_net
 from pose_formats.listfile import LABEL_DIM_2D3D, read_list_file
 from pose_formats.skeleton import ACTIONS
 
@@ -19,10 +20,15 @@ DATA_LAYERS = ("ImageDataLstm", "ImageData")
 RESULT_LAYERS = ("MPJPEEvaluation", "SavePath")
 
 
+def format_json(params):
+    """param_str as JSON, which holds any path (the `key: value; ...` form would split one at a ';')."""
+    return json.dumps(params, sort_keys=True)
+
+
 def fill(template, action, out_dir, batch, data_dir=None):
-    net = caffe_pb2.NetParameter()
-    with open(template) as f:
-        text_format.Merge(f.read(), net)
+    if batch < 1:
+        raise ValueError(f"batch {batch}: must be a positive number of frames")
+    net = parse_net(template)
     data_layers = [l for l in net.layer if l.type == "Python" and l.python_param.layer in DATA_LAYERS]
     if len(data_layers) != 1:
         raise ValueError(f"{template}: expected one data layer, found {len(data_layers)}")
@@ -40,14 +46,14 @@ def fill(template, action, out_dir, batch, data_dir=None):
         # of its last ones: results would depend on the batch size.
         raise ValueError(f"{params['source']}: {frames} frames is not a multiple of the batch {batch}")
     params.update(batch_size=batch, is_shuffle_batch=False)
-    data.python_param.param_str = format_params(params)
+    data.python_param.param_str = format_json(params)
     for layer in net.layer:
         if layer.type == "Python" and layer.python_param.layer in RESULT_LAYERS:
             p = split_params(layer.name, layer.python_param.param_str)
             name = os.path.basename(p["save_filepath"])
             p["save_filepath"] = os.path.join(out_dir, re.sub(r"^result\d+", f"result{action}", name))
             p["sample_num"] = frames
-            layer.python_param.param_str = format_params(p)
+            layer.python_param.param_str = format_json(p)
     return net, frames, frames // batch
 
 

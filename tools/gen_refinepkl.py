@@ -10,42 +10,29 @@ import sys
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # Caffe's per-layer INFO log would bury the result line
 
-from caffe.proto import caffe_pb2
-from google.protobuf.message import DecodeError
-from online.weights import KEYS, LAYERS, save_weights
-from pose_formats.input_files import check_file, read_bytes
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+from caffe_layers.weights_check import build_net, model_shapes, net_needs, problems, read_model  # noqa: E402
+from online.weights import KEYS, LAYERS, save_weights  # noqa: E402
+from pose_formats.atomic import folder_lock  # noqa: E402
+from pose_formats.cli import run_tool  # noqa: E402
 
 DEFAULT_PROTOTXT = "prototxt/deploy.prototxt"
 
 
-def caffemodel_shapes(path):
-    """{layer name: [blob shapes]} of a caffemodel, read without building a net."""
-    model = caffe_pb2.NetParameter()
-    try:
-        model.ParseFromString(read_bytes(path))
-    except DecodeError as e:
-        raise ValueError(f"{path}: not a readable caffemodel ({e})") from None
-    layers = model.layer or model.layers   # V1-format models keep their layers in `layers`
-    return {l.name: [tuple(b.shape.dim) if b.HasField("shape") else (b.num, b.channels, b.height, b.width)
-                     for b in l.blobs] for l in layers}
-
-
 def export(caffemodel, prototxt):
     """{key: array} of the 12 arrays; ValueError naming missing or mis-shaped layers."""
-    import caffe
-    saved = caffemodel_shapes(caffemodel)
-    net = caffe.Net(prototxt, caffe.TEST)
-    missing = [name for name in LAYERS.values() if len(saved.get(name, [])) != 2]
-    if missing:
-        raise ValueError(f"{caffemodel}: no weights for layer(s) {', '.join(missing)} "
-                         "(the refine and projector layers of the 3D-to-2D stages)")
-    for name in LAYERS.values():
-        if name not in net.params:
-            raise ValueError(f"{prototxt}: has no layer {name}")
-        want = [tuple(p.data.shape) for p in net.params[name]]
-        if [tuple(s) for s in saved[name]] != want:
-            raise ValueError(f"{caffemodel}: layer {name} has shapes {saved[name]}, {prototxt} expects {want} "
-                             "(use --prototxt with the model's configuration)")
+    saved = model_shapes(read_model(caffemodel))
+    net = build_net(prototxt, "test")
+    owned, _ = net_needs(net)
+    absent = [name for name in LAYERS.values() if name not in owned]
+    if absent:
+        raise ValueError(f"{prototxt}: has no layer(s) {', '.join(absent)}")
+    # only the exported layers: the rest of the deploy net serves to give their shapes
+    found = problems(saved, {name: owned[name] for name in LAYERS.values()}, {})
+    if found:
+        raise ValueError(f"{caffemodel}: {'; '.join(found)} (the refine and projector layers of the 3D-to-2D "
+                         f"stages, as {prototxt} has them; use --prototxt with the model's configuration)")
     net.copy_from(caffemodel)
     arrays = {}
     for weight_key, name in LAYERS.items():
@@ -55,7 +42,7 @@ def export(caffemodel, prototxt):
     return {k: arrays[k] for k in KEYS}
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("caffemodel")
     parser.add_argument("--prototxt", default=DEFAULT_PROTOTXT,
@@ -64,17 +51,18 @@ def main():
     parser.add_argument("--out", help="output file (default: the caffemodel's name with .refine.npz, or "
                                       ".refine.pkl with --legacy-pickle)")
     parser.add_argument("--legacy-pickle", action="store_true", help="write the released pickled list")
-    args = parser.parse_args()
+    return parser
+
+
+def run(args):
     out = args.out or os.path.splitext(args.caffemodel)[0] + (".refine.pkl" if args.legacy_pickle else ".refine.npz")
-    try:
-        for path in (args.caffemodel, args.prototxt):
-            check_file(path)   # before Caffe, which would abort on a missing prototxt
+    with folder_lock(os.path.dirname(os.path.abspath(out)), "gen_refinepkl.py"):   # also: can it be written?
         weights = save_weights(out, export(args.caffemodel, args.prototxt), legacy_pickle=args.legacy_pickle)
-    except ValueError as e:
-        print(f"gen_refinepkl.py: {e}", file=sys.stderr)
-        return 1
     print(f"wrote {out}: refine width {weights.refine_width}, projector width {weights.projector_width}")
-    return 0
+
+
+def main(argv=None):
+    return run_tool("gen_refinepkl.py", build_parser, run, argv)
 
 
 if __name__ == "__main__":

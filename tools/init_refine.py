@@ -16,25 +16,20 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 import numpy as np  # noqa: E402
-from caffe.proto import caffe_pb2  # noqa: E402
-from google.protobuf import text_format  # noqa: E402
-from google.protobuf.message import DecodeError  # noqa: E402
-
-from pose_formats.atomic import atomic_write  # noqa: E402
+from caffe_layers.weights_check import check_weights, parse_net, read_model  # noqa: E402
+from online.weights import LAYERS  # noqa: E402
+from pose_formats.atomic import atomic_write, check_writable  # noqa: E402
 from pose_formats.cli import run_tool  # noqa: E402
-from pose_formats.input_files import read_bytes  # noqa: E402
 from pose_formats.skeleton import DIM_3D  # noqa: E402
 
 REFINE_LAYERS = ("change_tmp", "change")
+# addsrr starts its projector from the fillers, as released; every other layer comes from the model.
+PROJECTOR_LAYERS = tuple(name for name in LAYERS.values() if name not in REFINE_LAYERS)
 
 
 def refine_width(prototxt):
     """Hidden width of the refine branch in a net definition (change_tmp's num_output)."""
-    net = caffe_pb2.NetParameter()
-    try:
-        text_format.Merge(read_bytes(prototxt).decode("utf-8"), net)
-    except (text_format.ParseError, UnicodeDecodeError) as e:
-        raise ValueError(f"{prototxt}: not a readable net definition ({e})") from None
+    net = parse_net(prototxt)
     outputs = {l.name: l.inner_product_param.num_output for l in net.layer if l.type == "InnerProduct"}
     missing = [name for name in REFINE_LAYERS if name not in outputs]
     if missing:
@@ -61,15 +56,9 @@ def identity_refine(hidden, seed):
 
 def with_identity_refine(model_path, hidden, seed):
     """The model at model_path (NetParameter) with its refine layers replaced by the identity start."""
-    model = caffe_pb2.NetParameter()
-    try:
-        model.ParseFromString(read_bytes(model_path))
-    except DecodeError as e:
-        raise ValueError(f"{model_path}: not a readable caffemodel ({e})") from None
+    model = read_model(model_path)
     if model.layers:
         raise ValueError(f"{model_path}: a V1-format caffemodel; upgrade it with Caffe's upgrade_net_proto_binary")
-    if not any(l.blobs for l in model.layer):
-        raise ValueError(f"{model_path}: has no trained layers")
     kept = [l for l in model.layer if l.name not in REFINE_LAYERS]
     del model.layer[:]
     model.layer.extend(kept)
@@ -90,12 +79,19 @@ def build_parser():
                         help="the addsrr net (its change_tmp width), e.g. prototxt/demo/addsrr/train.prototxt")
     parser.add_argument("--out", required=True, help="the caffemodel to write (for caffe train -weights)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the silent units' Xavier start (default 1)")
+    parser.add_argument("--fresh", nargs="*", default=list(PROJECTOR_LAYERS), metavar="LAYER",
+                        help="layers of the net that start from their fillers, all others must come from the model "
+                             f"(default: the projector, {' '.join(PROJECTOR_LAYERS)})")
     return parser
 
 
 def run(args):
     hidden = refine_width(args.prototxt)
+    check_writable(os.path.dirname(os.path.abspath(args.out)))
     model = with_identity_refine(args.caffemodel, hidden, args.seed)
+    # a model of another stage would leave the layers it lacks at their random start in addsrr
+    check_weights(args.prototxt, args.caffemodel, [name for name in args.fresh if name not in REFINE_LAYERS],
+                  model=model)
     with atomic_write(args.out, "wb") as f:
         f.write(model.SerializeToString())
     print(f"wrote {args.out}: {args.caffemodel} with an identity refine branch ({hidden} hidden units)")
