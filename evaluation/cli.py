@@ -10,6 +10,7 @@ import numpy as np
 from online.model import OnlineModel
 from online.weights import load_weights
 from pose_formats.cli import run_tool
+from pose_formats.listfile import LIST_TRAIN
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
 from pose_formats.skeleton import ACTIONS
@@ -17,6 +18,7 @@ from pose_formats.skeleton import ACTIONS
 from .diagnostics import action_diagnostics, fallback_sweep, format_diagnostics, summarize
 from .figures import action_figure, write_png
 from .loss_curves import STAGES, format_curves, stage_curves
+from .reference import References, format_reference
 from .tables import METHODS, evaluate_action, format_ablation, mean_row, missing_rows, write_table
 
 FIGURE_METHODS = ("coarse", "change", "online_released")   # the default path through the pipeline
@@ -46,6 +48,10 @@ def build_parser():
     p.add_argument("--weights", help="the converted refine and projector weights (tools/gen_refinepkl.py) for "
                                      "the projector's error from the ground-truth 3D pose (default: "
                                      "<results_dir>/refine.npz where it exists)")
+    p.add_argument("--train-list", help=f"the training list for the reference rows (mean pose, quadratic ridge "
+                                        f"from ground-truth 2D; default: {LIST_TRAIN} of the data folder, "
+                                        "<gt-dir>/../.., or of the data set a test-only folder lies in, <gt-dir>/../../..; "
+                                        "none there: no reference rows)")
     p.add_argument("--logs", help=f"folder with the caffe train logs {', '.join(s + '.log' for s in STAGES)}: "
                                   "draws figures/loss_<stage>.png with train and held-out values")
     return p
@@ -91,15 +97,20 @@ def run(args, out=sys.stdout):
                 continue
             report["loss_curves"][stage] = stage_curves(log, stage, args.results_dir, tests, max_min.range,
                                                         os.path.join(out_dir, "figures", f"loss_{stage}.png"))
+    train_list = args.train_list or next((path for path in (
+        os.path.join(args.gt_dir, "..", "..", LIST_TRAIN), os.path.join(args.gt_dir, "..", "..", "..", LIST_TRAIN))
+        if os.path.exists(path)), None)
+    reference = References(train_list).score(tests, max_min) if train_list else {}
     labels = {method: label for method, _, label in METHODS}
     markdown = "\n\n".join(part for part in (
         "### Ablation", format_ablation(per_action, frames, mean),
+        reference and format_reference(reference, os.path.normpath(train_list), sum(frames.values())),
         "### Diagnostics", format_diagnostics(report, labels),
         format_curves(report.get("loss_curves", {}), out_dir)) if part)
     print(markdown, file=out)
-    write_table(out_dir, per_action, frames, mean, report, markdown)
+    write_table(out_dir, per_action, frames, mean, report, markdown, reference)
     print(f"wrote {os.path.join(out_dir, 'eval.csv')}, eval.json, ablation.md and {len(figures)} figure(s)", file=out)
-    return {"actions": per_action, "mean": mean, "diagnostics": report, "figures": figures}
+    return {"actions": per_action, "mean": mean, "diagnostics": report, "figures": figures, "reference": reference}
 
 
 def main(argv=None):

@@ -79,8 +79,9 @@ def format_ablation(per_action, frames, mean):
     return "\n\n".join(parts)
 
 
-def write_table(out_dir, per_action, frames, mean, diagnostics, markdown):
-    """eval.csv (a row per action and the mean, two columns per method), eval.json and ablation.md."""
+def write_table(out_dir, per_action, frames, mean, diagnostics, markdown, reference=None):
+    """eval.csv (a row per action and the mean, two columns per method), eval.json (with `reference`, the
+    reference rows of evaluation.reference, where given) and ablation.md."""
     header = ["action", "name", "frames"] + [f"{method}_{m}" for method, _, _ in METHODS for m in METRICS]
 
     def values(scores):
@@ -97,6 +98,8 @@ def write_table(out_dir, per_action, frames, mean, diagnostics, markdown):
               "actions": {ACTIONS[a - 1]: {"action": a, "frames": frames[a], **per_action[a]} for a in per_action},
               "mean": mean,
               "diagnostics": diagnostics}
+    if reference:
+        report["reference"] = reference
     with atomic_write(os.path.join(out_dir, "eval.json")) as f:
         json.dump(report, f, indent=2)
     with atomic_write(os.path.join(out_dir, "ablation.md")) as f:

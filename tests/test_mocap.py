@@ -1,5 +1,5 @@
 """Real motion capture (pose_formats/mocap): readers and forward kinematics against hand-computed
-poses, plausibility of the packaged clips, retargeting, resampling and the clip split. The packaged
+poses, plausibility of the packaged clips, retargeting and resampling. The packaged
 files come from `make mocap` (which `make test` runs)."""
 import io
 import os
@@ -199,17 +199,6 @@ def test_a_missing_package_is_one_error_naming_it(monkeypatch, tmp_path):
     monkeypatch.setenv("MOCAP_WHEEL_DIR", str(tmp_path))
     with pytest.raises(cat.MissingMocapPackage, match=r"PyPI pybullet==3\.2\.7 is not downloaded .*make mocap"):
         cat.catalogue()
-
-
-def test_split_by_clip_is_disjoint_and_deterministic(clips):
-    names = list(clips)
-    train, test = cat.split_clips(names, 0.25, seed=3)
-    assert set(train).isdisjoint(test) and set(train) | set(test) == set(names)
-    assert len(test) == 7
-    assert cat.split_clips(names[::-1], 0.25, seed=3) == (train, test)      # order of the input is irrelevant
-    assert len({cat.split_clips(names, 0.25, seed=s)[1] for s in range(5)}) > 1
-    with pytest.raises(ValueError, match="two or more clips"):
-        cat.split_clips(names[:1], 0.5, seed=0)
 
 
 @pytest.mark.parametrize("missing, message", [

@@ -1,5 +1,4 @@
-"""Every real motion clip the registry packages provide, with its source and licence; loading by name;
-a split of clips into training and test clips.
+"""Every real motion clip the registry packages provide, with its source and licence; loading by name.
 
 Sources (installed by `make mocap`, which `make test` runs):
 - Debian `assimp-testmodels`: /usr/share/assimp/models/BVH/*.bvh and CSM/ThomasFechten.csm;
@@ -16,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-import numpy as np
 
 from .bvh import BOXING_JOINT_MAP, CMU_JOINT_MAP, CMU_MM_PER_UNIT, read_bvh
 from .c3dfile import read_c3d
@@ -215,15 +213,3 @@ def load_clip(name):
             return clip()
     raise KeyError(f"no motion clip {name!r}; the catalogue has {', '.join(c.name for c in catalogue())}")
 
-
-def split_clips(names, test_fraction, seed):
-    """(train, test): disjoint tuples of clip names, test holding round(test_fraction * n) of them (at
-    least one of each when there are two or more). Depends only on the set of names and the seed."""
-    names = sorted(set(names))
-    if not 0 < test_fraction < 1 or len(names) < 2:
-        raise ValueError(f"need 0 < test_fraction < 1 and two or more clips, got {test_fraction}, {len(names)}")
-    count = min(max(1, round(test_fraction * len(names))), len(names) - 1)
-    order = np.random.default_rng(seed).permutation(len(names))
-    test = set(order[:count].tolist())
-    return (tuple(n for i, n in enumerate(names) if i not in test),
-            tuple(n for i, n in enumerate(names) if i in test))
