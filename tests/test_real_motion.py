@@ -19,7 +19,7 @@ FRAMES = 40
 
 @pytest.fixture(scope="module")
 def source():
-    return rm.ProtocolMotionSource(TEST)
+    return rm.ProtocolMotionSource(TEST, mirror=True)
 
 
 def test_test_subjects_perform_held_out_segments_a_second_or_more_from_training_windows(source):
@@ -58,7 +58,7 @@ def test_no_sequence_has_a_floor_frame_and_bones_are_the_subjects(source):
 
 
 def test_mirroring_is_seeded_training_only_and_keeps_a_valid_body(source):
-    plain = rm.ProtocolMotionSource(TEST, mirror=False)
+    plain = rm.ProtocolMotionSource(TEST)
     flipped = [(s, a) for s in TRAIN for a in ACTION_IDS
                if not np.array_equal(source(0, s, a, 10), plain(0, s, a, 10))]
     assert 0.3 < len(flipped) / (len(TRAIN) * len(ACTIONS)) < 0.7

@@ -19,7 +19,7 @@ def run(*args):
 def test_help():
     result = run("--help")
     assert result.returncode == 0
-    for option in ("--out", "--motion", "--no-mirror", "--unseen-frames", "--seed", "--image-size", "--train-subjects", "--test-subjects", "--frames-per-action",
+    for option in ("--out", "--motion", "--mirror", "--unseen-frames", "--seed", "--image-size", "--train-subjects", "--test-subjects", "--frames-per-action",
                    "--cameras", "--workers"):
         assert option in result.stdout
 
@@ -35,7 +35,7 @@ def test_generates_a_small_set_and_refuses_to_overwrite(tmp_path):
         meta = json.load(f)
     assert meta["config"]["seed"] == 7 and meta["subjects"]["train"] == ["S1"]
     protocol = meta["motion_source"]        # real motion by default: each action's family is recorded
-    assert protocol["actions"]["SittingDown"]["clips"] == ["dart_squat"] and protocol["augmentation"]["mirror_share"]
+    assert protocol["actions"]["SittingDown"]["clips"] == ["dart_squat"] and not protocol["augmentation"]["mirror_share"]
     assert "unseen/ 150 test frames" in result.stdout and meta["unseen"]["frames"] == 150
     with open(os.path.join(out, "unseen", sy.META)) as f:
         assert f"{len(json.load(f)['motion_source']['slots'])}" == "15"
