@@ -14,10 +14,15 @@ DEBIAN_PACKAGES := build-essential python3-dev python3-venv libprotobuf-dev prot
   libgoogle-glog-dev libgflags-dev libhdf5-dev libopenblas-dev libboost-system-dev \
   libboost-thread-dev libboost-filesystem-dev libboost-python-dev libgtest-dev patch patchelf assimp-testmodels
 
-# The pybullet wheel holds the DeepMimic motion clips; it is downloaded, read as a zip, never installed.
-# One platform's wheel for every host, so each machine reads the same file.
+# The pybullet, isaaclab and holosoma-retargeting wheels hold motion clips; they are downloaded, read as
+# zips, never installed. One platform's pybullet wheel for every host, so each machine reads the same file.
 MOCAP_WHEEL_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hpm3d/wheels
 PYBULLET_WHEEL := pybullet-3.2.7-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+ISAACLAB_WHEEL := isaaclab-3.0.0-py3-none-any.whl
+HOLOSOMA_WHEEL := holosoma_retargeting-0.1.0-py3-none-any.whl
+# Debian dart-doc's two Vicon C3D captures: downloaded and unpacked, not installed (images may strip
+# /usr/share/doc); its copyright file is kept beside them.
+DART_C3D := $(MOCAP_WHEEL_DIR)/dart-doc/usr/share/doc/dart/data/c3d
 export MOCAP_WHEEL_DIR
 
 .PHONY: all deps venv mocap caffe caffe-gpu device-bundle test demo bench gpu-check clean
@@ -42,13 +47,28 @@ $(VENV)/.installed: requirements.txt setup.py | deps
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --config-settings editable_mode=compat -e .
 	@touch $@
 
-# Real motion capture for pose_formats/mocap: the Debian package (via deps) and the pybullet wheel.
-mocap: $(MOCAP_WHEEL_DIR)/$(PYBULLET_WHEEL) | deps
+# Real motion capture for pose_formats/mocap: the Debian package (via deps), three wheels and dart-doc.
+mocap: $(MOCAP_WHEEL_DIR)/$(PYBULLET_WHEEL) $(MOCAP_WHEEL_DIR)/$(ISAACLAB_WHEEL) $(MOCAP_WHEEL_DIR)/$(HOLOSOMA_WHEEL) \
+  $(DART_C3D)/squat.c3d | deps
 $(MOCAP_WHEEL_DIR)/$(PYBULLET_WHEEL): | venv
 	$(PYTHON) -m pip download --quiet --disable-pip-version-check pybullet==3.2.7 --no-deps \
 	  --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
 	  -d $(MOCAP_WHEEL_DIR)
 	@[ -f $@ ] || { echo "pip download pybullet==3.2.7 did not give $(PYBULLET_WHEEL)"; exit 1; }
+$(MOCAP_WHEEL_DIR)/$(ISAACLAB_WHEEL) $(MOCAP_WHEEL_DIR)/$(HOLOSOMA_WHEEL): | venv
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check \
+	  $(if $(findstring isaaclab,$@),isaaclab==3.0.0,holosoma-retargeting==0.1.0) \
+	  --no-deps --only-binary=:all: --python-version 3.12 -d $(MOCAP_WHEEL_DIR)
+	@[ -f $@ ] || { echo "pip download did not give $(notdir $@)"; exit 1; }
+$(DART_C3D)/squat.c3d:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	{ apt-get download dart-doc >/dev/null 2>&1 || { apt-get update -qq && apt-get download dart-doc; } || \
+	  { echo "apt-get download dart-doc failed (as root: apt-get update, then make mocap)"; exit 1; }; } && \
+	dpkg-deb -x dart-doc_*.deb x && rm -rf "$(MOCAP_WHEEL_DIR)/dart-doc" && \
+	mkdir -p "$(DART_C3D)" "$(MOCAP_WHEEL_DIR)/dart-doc/usr/share/doc/dart-doc" && \
+	cp x/usr/share/doc/dart/data/c3d/*.c3d "$(DART_C3D)/" && \
+	cp x/usr/share/doc/dart-doc/copyright "$(MOCAP_WHEEL_DIR)/dart-doc/usr/share/doc/dart-doc/"
+	@[ -f $@ ] || { echo "dart-doc did not give $@"; exit 1; }
 
 caffe: venv
 	@tools/build_caffe.sh --venv $(CURDIR)/$(VENV)

@@ -11,6 +11,7 @@ from online.model import OnlineModel
 from online.weights import load_weights
 from pose_formats.atomic import folder_lock
 from pose_formats.cli import run_tool
+from pose_formats.listfile import LIST_TRAIN
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, read_test_list, result_path, test_list_path
 from pose_formats.skeleton import ACTIONS
@@ -18,6 +19,7 @@ from pose_formats.skeleton import ACTIONS
 from .diagnostics import action_diagnostics, fallback_sweep, format_diagnostics, summarize
 from .figures import action_figure, write_png
 from .loss_curves import HELD_OUT_STAGE, STAGES, format_curves, stage_curves
+from .reference import References, format_reference
 from .tables import evaluate_action, format_ablation, mean_row, missing_rows, sources, write_table
 
 FIGURE_METHODS = ("coarse", "change", "online_released")   # the default path through the pipeline
@@ -50,6 +52,10 @@ def build_parser():
     p.add_argument("--stages", help="folder of per-stage test results <stages>/<stage>/ (tools/train.sh): the rows "
                                     "coarse and change (addsrr's), finetune_whole and mask3d come from there, and "
                                     "results_dir's own coarse poses are the final model's, the online stage's input")
+    p.add_argument("--train-list", help=f"the training list for the reference rows (mean pose, quadratic ridge "
+                                        f"from ground-truth 2D; default: {LIST_TRAIN} of the data folder, "
+                                        "<gt-dir>/../.., or of the data set a test-only folder lies in, <gt-dir>/../../..; "
+                                        "none there: no reference rows)")
     p.add_argument("--logs", help=f"folder with the caffe train logs {', '.join(s + '.log' for s in STAGES)}: "
                                   "draws figures/loss_<stage>.png with train and held-out values")
     return p
@@ -113,15 +119,20 @@ def _run(args, out):
                         else args.results_dir)
             report["loss_curves"][stage] = stage_curves(log, stage, held_out, tests, max_min.range,
                                                         os.path.join(out_dir, "figures", f"loss_{stage}.png"))
+    train_list = args.train_list or next((path for path in (
+        os.path.join(args.gt_dir, "..", "..", LIST_TRAIN), os.path.join(args.gt_dir, "..", "..", "..", LIST_TRAIN))
+        if os.path.exists(path)), None)
+    reference = References(train_list).score(tests, max_min) if train_list else {}
     labels = {method: label for method, _, _, label in rows}
     markdown = "\n\n".join(part for part in (
         "### Ablation", format_ablation(per_action, frames, mean, rows),
+        reference and format_reference(reference, os.path.normpath(train_list), sum(frames.values())),
         "### Diagnostics", format_diagnostics(report, labels),
         format_curves(report.get("loss_curves", {}), out_dir)) if part)
     print(markdown, file=out)
-    write_table(out_dir, per_action, frames, mean, report, markdown, rows)
+    write_table(out_dir, per_action, frames, mean, report, markdown, rows, reference)
     print(f"wrote {os.path.join(out_dir, 'eval.csv')}, eval.json, ablation.md and {len(figures)} figure(s)", file=out)
-    return {"actions": per_action, "mean": mean, "diagnostics": report, "figures": figures}
+    return {"actions": per_action, "mean": mean, "diagnostics": report, "figures": figures, "reference": reference}
 
 
 def main(argv=None):

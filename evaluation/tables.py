@@ -100,8 +100,9 @@ def format_ablation(per_action, frames, mean, rows):
     return "\n\n".join(parts)
 
 
-def write_table(out_dir, per_action, frames, mean, diagnostics, markdown, rows):
-    """eval.csv (a row per action and the mean, two columns per method), eval.json and ablation.md."""
+def write_table(out_dir, per_action, frames, mean, diagnostics, markdown, rows, reference=None):
+    """eval.csv (a row per action and the mean, two columns per method), eval.json (with `reference`, the
+    reference rows of evaluation.reference, where given) and ablation.md."""
     header = ["action", "name", "frames"] + [f"{method}_{m}" for method, *_ in rows for m in METRICS]
 
     def values(scores):
@@ -113,6 +114,8 @@ def write_table(out_dir, per_action, frames, mean, diagnostics, markdown, rows):
               "actions": {ACTIONS[a - 1]: {"action": a, "frames": frames[a], **per_action[a]} for a in per_action},
               "mean": mean,
               "diagnostics": diagnostics}
+    if reference:
+        report["reference"] = reference
     # replaced together: a full disk leaves the previous three, never a new eval.csv beside old ones
     with atomic_write_set([os.path.join(out_dir, name) for name in ("eval.csv", "eval.json", "ablation.md")]) \
             as (csv_file, json_file, markdown_file):

@@ -1,12 +1,19 @@
 """Real motion capture (pose_formats/mocap): readers and forward kinematics against hand-computed
-poses, plausibility of the packaged clips, retargeting, resampling and the clip split. The packaged
+poses, plausibility of the packaged clips, retargeting and resampling. The packaged
 files come from `make mocap` (which `make test` runs)."""
+import io
+import os
+import zipfile
+
+import c3d
 import numpy as np
 import pytest
 
 from pose_formats.mocap import catalogue as cat
 from pose_formats.mocap.bvh import parse_bvh
+from pose_formats.mocap.c3dfile import read_c3d
 from pose_formats.mocap.csm import hip_joint_centres, parse_csm
+from pose_formats.mocap.holosoma import joint_names
 from pose_formats.mocap.retarget import ANKLE_HEIGHT_MM, bone_directions, clip_on_subject, resample
 from pose_formats.skeleton import BONE_MM, JOINTS, LEFT_RIGHT_PAIRS, PARENTS
 
@@ -177,9 +184,9 @@ def test_resampling_keeps_the_duration_and_is_exact_on_linear_motion():
 
 
 def test_catalogue_lists_every_clip_with_source_and_licence(clips):
-    assert len(clips) == 4 + len(cat.DEEPMIMIC_MOTIONS) == 19
+    assert len(clips) == 4 + len(cat.DEEPMIMIC_MOTIONS) + 2 + len(cat.ISAACLAB_MOTIONS) + cat.HOLOSOMA_CLIMBS == 29
     for source in clips.values():
-        assert source.licence and source.source and source.format in ("bvh", "csm", "deepmimic")
+        assert source.licence and source.source and source.format in ("bvh", "csm", "deepmimic", "c3d", "isaaclab", "holosoma")
     with pytest.raises(KeyError, match="no motion clip 'nope'"):
         cat.load_clip("nope")
 
@@ -194,12 +201,123 @@ def test_a_missing_package_is_one_error_naming_it(monkeypatch, tmp_path):
         cat.catalogue()
 
 
-def test_split_by_clip_is_disjoint_and_deterministic(clips):
-    names = list(clips)
-    train, test = cat.split_clips(names, 0.25, seed=3)
-    assert set(train).isdisjoint(test) and set(train) | set(test) == set(names)
-    assert len(test) == 5
-    assert cat.split_clips(names[::-1], 0.25, seed=3) == (train, test)      # order of the input is irrelevant
-    assert len({cat.split_clips(names, 0.25, seed=s)[1] for s in range(5)}) > 1
-    with pytest.raises(ValueError, match="two or more clips"):
-        cat.split_clips(names[:1], 0.5, seed=0)
+@pytest.mark.parametrize("missing, message", [
+    ("dart", r"Debian package dart-doc is not unpacked .*make mocap.*apt-get download dart-doc"),
+    ("isaaclab", r"PyPI isaaclab==3\.0\.0 is not downloaded .*make mocap.*pip download isaaclab==3\.0\.0"),
+    ("holosoma", r"PyPI holosoma-retargeting==0\.1\.0 is not downloaded .*make mocap"),
+])
+def test_a_missing_new_package_names_it_and_the_command(monkeypatch, tmp_path, missing, message):
+    source = cat.wheel_dir()
+    for entry in os.listdir(source):
+        if not entry.startswith({"dart": "dart-doc", "isaaclab": "isaaclab-", "holosoma": "holosoma_"}[missing]):
+            os.symlink(os.path.join(source, entry), tmp_path / entry)
+    monkeypatch.setenv("MOCAP_WHEEL_DIR", str(tmp_path))
+    with pytest.raises(cat.MissingMocapPackage, match=message):
+        cat.catalogue()
+
+
+def write_c3d(path, names, points, rate=120.0):
+    """A C3D file (the `c3d` package's writer) of markers `points` (T, M, 3) in mm, NaN where missing."""
+    writer = c3d.Writer(point_rate=rate, point_units="mm  ")
+    frames = []
+    for frame in points:
+        values = np.zeros((len(names), 5), np.float32)
+        values[:, :3] = np.nan_to_num(frame)
+        values[np.isnan(frame[:, 0]), 3] = -1          # residual -1: the marker is missing
+        frames.append((values, np.zeros((0, 0), np.float32)))
+    writer.add_frames(frames)
+    writer.set_point_labels([f"Tiny:{n}" for n in names])
+    with open(path, "wb") as f:
+        writer.write(f)
+
+
+def test_tiny_c3d_gives_hand_computed_joints_fills_short_gaps_and_cuts_long_ones(tmp_path):
+    # A person standing still (y up, facing +z, the left at +x), one marker per name at a known place.
+    place = {"ARIEL": (0, 1750, 0), "T10": (0, 1300, -100), "STRN": (0, 1300, 100),
+             "LFWT": (120, 1000, 80), "RFWT": (-120, 1000, 80), "LBWT": (70, 1020, -90), "RBWT": (-70, 1020, -90)}
+    for side, x in (("L", 1), ("R", -1)):
+        place.update({f"{side}FSH": (x * 180, 1450, 40), f"{side}BSH": (x * 180, 1450, -40),
+                      f"{side}ELB": (x * 230, 1150, 0), f"{side}IEL": (x * 170, 1150, 0),
+                      f"{side}OWR": (x * 260, 880, 0), f"{side}IWR": (x * 200, 880, 0),
+                      f"{side}KNE": (x * 140, 500, 30), f"{side}KNI": (x * 60, 500, 30), f"{side}ANK": (x * 110, 80, 0)})
+    names = sorted(place)
+    points = np.tile(np.array([place[n] for n in names], float), (130, 1, 1))
+    points[:, :, 2] += np.arange(130)[:, None]                        # walking forward 1 mm a frame
+    lelb, rank = names.index("LELB"), names.index("RANK")
+    points[10:40, lelb] = np.nan                                      # 0.25 s: filled
+    points[100:, rank] = np.nan                                       # runs to the end: cut
+    write_c3d(tmp_path / "tiny.c3d", names, points)
+    clip = read_c3d(str(tmp_path / "tiny.c3d"), "tiny")
+    assert clip.fps == 120 and len(clip.joints_mm) == 100
+    frame = 20                                                        # inside the filled gap
+    expected = {"LKnee": (100, 500, 30 + frame), "RElbow": (-200, 1150, frame), "LElbow": (200, 1150, frame),
+                "Thorax": (0, 1450, frame), "Head": (0, 1750, frame), "Spine": (0, 1300, frame),
+                "RWrist": (-230, 880, frame), "RAnkle": (-110, 80, frame)}
+    for joint, position in expected.items():
+        np.testing.assert_allclose(clip.joints_mm[frame, JOINTS.index(joint)], position, atol=1e-3, err_msg=joint)
+    left, right = hip_joint_centres(*(points[[frame], names.index(n)] for n in ("LFWT", "RFWT", "LBWT", "RBWT")))
+    np.testing.assert_allclose(clip.joints_mm[frame, [4, 1]], np.concatenate([left, right]), atol=1e-3)
+    assert clip.joints_mm[frame, 4, 0] > 0 > clip.joints_mm[frame, 1, 0]   # left hip on the left (+x)
+
+
+def test_dart_c3d_captures_are_cut_upright_and_not_mirrored(clips):
+    # The stretches kept: nick_freeform_001 frames 0-968 (RIWR is missing from 969 to the end), squat
+    # frames 262-2286 (the waist and sternum markers drop out for 1-2 s near both ends).
+    for name, frames in (("dart_freeform", 969), ("dart_squat", 2025)):
+        clip = clips[name]()
+        assert clip.fps == 120 and len(clip.joints_mm) == frames, name
+        lengths = np.median(bones(clip.joints_mm), axis=0)
+        for left, right in LEFT_RIGHT_PAIRS:
+            assert abs(lengths[left - 1] / lengths[right - 1] - 1) < 0.1, (name, JOINTS[left])
+        assert np.all(clip.joints_mm[:, JOINTS.index("Head"), 1] > clip.joints_mm[:, 0, 1] + 500)
+        assert knees_point_forward(clip.joints_mm) > 10, name
+
+
+def test_isaaclab_frame_by_hand_and_a_rigid_unmirrored_humanoid(clips):
+    with zipfile.ZipFile(cat.isaaclab_wheel()) as wheel:
+        archive = np.load(io.BytesIO(wheel.read("isaaclab_tasks/contrib/humanoid_amp/motions/humanoid_walk.npz")))
+    body = list(archive["body_names"])
+    clip = clips["isaaclab_walk"]()
+    assert clip.fps == 60 and len(clip.joints_mm) == 154
+    x, y, z = archive["body_positions"][7, body.index("left_shin")].astype(float)
+    np.testing.assert_allclose(clip.joints_mm[7, JOINTS.index("LKnee")], (1000 * x, 1000 * z, -1000 * y), atol=1e-6)
+    w, qx, qy, qz = archive["body_rotations"][7, body.index("head")].astype(float) / np.linalg.norm(
+        archive["body_rotations"][7, body.index("head")])
+    head_z = np.array([2 * (qx * qz + w * qy), 2 * (qy * qz - w * qx), 1 - 2 * (qx * qx + qy * qy)])
+    hx, hy, hz = archive["body_positions"][7, body.index("head")] + 0.175 * head_z
+    np.testing.assert_allclose(clip.joints_mm[7, JOINTS.index("Head")], (1000 * hx, 1000 * hz, -1000 * hy), atol=1e-3)
+    for name in ("isaaclab_walk", "isaaclab_run", "isaaclab_dance"):
+        poses = clips[name]().joints_mm
+        np.testing.assert_allclose(bones(poses), np.broadcast_to(bones(poses)[0], (len(poses), 15)), rtol=1e-4)
+        assert knees_point_forward(poses) > 0, name
+
+
+def test_holosoma_names_frame_by_hand_rate_and_chirality(clips):
+    path = cat.holosoma_wheel()
+    member = cat.holosoma_members(path)[2]
+    with zipfile.ZipFile(path) as wheel:
+        names = joint_names(wheel.read("holosoma_retargeting/config_types/data_type.py").decode(), path)
+        raw = np.load(io.BytesIO(wheel.read(member))).astype(float)
+    assert len(names) == 53 and names[:5] == ["Hips", "Spine", "Spine1", "Neck", "Head"]
+    clip = clips["holosoma_climb_2"]()
+    assert len(clip.joints_mm) == len(raw) == 3011
+    x, y, z = (raw[100, names.index("LeftUpLeg")] + raw[100, names.index("RightUpLeg")]) / 2
+    np.testing.assert_allclose(clip.joints_mm[100, 0], (1000 * x, 1000 * z, -1000 * y), atol=1e-6)
+    total = 0
+    for n in range(cat.HOLOSOMA_CLIMBS):
+        poses = clips[f"holosoma_climb_{n}"]().joints_mm
+        total += len(poses)
+        # 120 Hz: the 95th percentile of the pelvis's horizontal speed is a walking pace (0.64-0.78 m/s
+        # measured); read as 30 Hz it would be a quarter of that.
+        speed = np.linalg.norm(np.diff(poses[:, 0, [0, 2]], axis=0), axis=-1) * 120 / 1000
+        assert 0.4 < np.percentile(speed, 95) < 2.0, n
+        assert knees_point_forward(poses) > 0, n
+    assert total == 12939
+
+
+def test_new_clips_retarget_to_the_subjects_bones(clips):
+    subject_bones = BONE_MM * np.linspace(0.93, 1.07, 16)
+    for name in ("dart_squat", "isaaclab_dance", "holosoma_climb_0"):
+        world, _ = clip_on_subject(clips[name](), subject_bones)
+        np.testing.assert_allclose(bones(world), np.broadcast_to(subject_bones[1:], (len(world), 15)), rtol=1e-6)
+        assert world[:, [3, 6], 1].min() == pytest.approx(ANKLE_HEIGHT_MM)

@@ -19,7 +19,7 @@ def run(*args):
 def test_help():
     result = run("--help")
     assert result.returncode == 0
-    for option in ("--out", "--motion", "--seed", "--image-size", "--train-subjects", "--test-subjects", "--frames-per-action",
+    for option in ("--out", "--motion", "--mirror", "--unseen-frames", "--seed", "--image-size", "--train-subjects", "--test-subjects", "--frames-per-action",
                    "--cameras", "--workers"):
         assert option in result.stdout
 
@@ -27,15 +27,18 @@ def test_help():
 def test_generates_a_small_set_and_refuses_to_overwrite(tmp_path):
     out = str(tmp_path / "synthetic")
     args = ("--out", out, "--seed", "7", "--image-size", "32", "--train-subjects", "1", "--test-subjects", "S9,S11",
-            "--frames-per-action", "5", "--cameras", "1", "--workers", "2", "--no-progress")
+            "--frames-per-action", "5", "--cameras", "1", "--workers", "2", "--no-progress", "--unseen-frames", "5")
     result = run(*args)
     assert result.returncode == 0, result.stderr
     assert "16skel_train_2d3d_clip.txt 75 frames" in result.stdout
     with open(os.path.join(out, sy.META)) as f:
         meta = json.load(f)
     assert meta["config"]["seed"] == 7 and meta["subjects"]["train"] == ["S1"]
-    split = meta["motion_source"]           # real motion by default: the clip split is recorded
-    assert split["test_clips"] and split["train_clips"] and not set(split["test_clips"]) & set(split["train_clips"])
+    protocol = meta["motion_source"]        # real motion by default: each action's family is recorded
+    assert protocol["actions"]["SittingDown"]["clips"] == ["dart_squat"] and not protocol["augmentation"]["mirror_share"]
+    assert "unseen/ 150 test frames" in result.stdout and meta["unseen"]["frames"] == 150
+    with open(os.path.join(out, "unseen", sy.META)) as f:
+        assert f"{len(json.load(f)['motion_source']['slots'])}" == "15"
     first = open(os.path.join(out, sy.LIST_TEST)).readline().split()[0]
     assert first.endswith(".jpg") and cv2.imread(os.path.join(out, first)).shape == (32, 32, 3)
 

@@ -1,10 +1,12 @@
-"""Every real motion clip the registry packages provide, with its source and licence; loading by name;
-a split of clips into training and test clips.
+"""Every real motion clip the registry packages provide, with its source and licence; loading by name.
 
 Sources (installed by `make mocap`, which `make test` runs):
 - Debian `assimp-testmodels`: /usr/share/assimp/models/BVH/*.bvh and CSM/ThomasFechten.csm;
-- PyPI `pybullet==3.2.7`, its wheel downloaded (not installed) into the wheel folder (MOCAP_WHEEL_DIR, by
-  default ${XDG_CACHE_HOME:-~/.cache}/hpm3d/wheels) and read as a zip archive.
+- PyPI `pybullet==3.2.7`, `isaaclab==3.0.0` and `holosoma-retargeting==0.1.0`, their wheels downloaded (not
+  installed) into the wheel folder (MOCAP_WHEEL_DIR, by default ${XDG_CACHE_HOME:-~/.cache}/hpm3d/wheels)
+  and read as zip archives;
+- Debian `dart-doc`, downloaded and unpacked (not installed: `apt-get download`, `dpkg-deb -x`) into
+  <wheel folder>/dart-doc, of which its C3D captures and copyright file are kept.
 """
 import glob
 import os
@@ -13,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-import numpy as np
 
 from .bvh import BOXING_JOINT_MAP, CMU_JOINT_MAP, CMU_MM_PER_UNIT, read_bvh
+from .c3dfile import read_c3d
 from .csm import read_csm
 from .deepmimic import read_deepmimic
+from .holosoma import joint_names, read_holosoma
+from .isaaclab import read_isaaclab
 
 ASSIMP_PACKAGE = "assimp-testmodels"
 ASSIMP_MODELS = "/usr/share/assimp/models"
@@ -28,6 +32,17 @@ PIP_DOWNLOAD = (f"pip download {PYBULLET} --no-deps --only-binary=:all: --platfo
                 "--python-version 3.11 --implementation cp -d")
 DEEPMIMIC_MOTIONS = ("walk", "run", "jump", "kick", "spinkick", "punch", "spin", "cartwheel", "crawl", "roll",
                      "backflip", "dance_a", "dance_b", "getup_faceup", "getup_facedown")
+ISAACLAB = "isaaclab==3.0.0"
+HOLOSOMA = "holosoma-retargeting==0.1.0"
+DART_DOC = "dart-doc"
+# The other wheels hold no compiled code: any platform's is the same file.
+PIP_DOWNLOAD_PURE = "pip download {} --no-deps --only-binary=:all: --python-version 3.12 -d"
+DART_DOC_C3D = "dart-doc/usr/share/doc/dart/data/c3d"
+ISAACLAB_MOTIONS = ("dance", "walk", "run")
+_ISAACLAB_IN_WHEEL = "isaaclab_tasks/contrib/humanoid_amp/motions/humanoid_{}.npz"
+_HOLOSOMA_NAMES_IN_WHEEL = "holosoma_retargeting/config_types/data_type.py"
+_HOLOSOMA_CLIMB_IN_WHEEL = "holosoma_retargeting/demo_data/climb/mocap_climb_seq_{}/"
+HOLOSOMA_CLIMBS = 5
 _MOTIONS_IN_WHEEL = "pybullet_data/data/motions/humanoid3d_{}.txt"
 _URDF_IN_WHEEL = "pybullet_data/humanoid/humanoid.urdf"
 
@@ -37,6 +52,11 @@ _CMU_LICENCE = ("CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu), BV
 _BOXING_LICENCE = ("BSD-3-clause (Debian assimp-testmodels copyright, 'Files: *', ASSIMP Development Team); "
                    "origin of the capture not stated")
 _CSM_LICENCE = "\"Recorded with vicon IQ, july 2008. Free for any purpose.\" (CSM/ThomasFechten.source.txt)"
+_DART_LICENCE = ("BSD-2-clause (Debian dart-doc copyright, 'Files: *', the DART authors); captured at the "
+                 "Georgia Tech Graphics Lab, per the marker set's subject names")
+_ISAACLAB_LICENCE = ("BSD-3-clause (isaaclab 3.0.0 wheel, SPDX headers of humanoid_amp/); CMU Graphics Lab motion "
+                     "retargeted to the humanoid")
+_HOLOSOMA_LICENCE = "Apache-2.0 (holosoma-retargeting 0.1.0 wheel, METADATA License)"
 _PYBULLET_LICENCE = "zlib (pybullet 3.2.7 wheel, pybullet-3.2.7.dist-info/LICENSE.txt)"
 # ThomasFechten.csm: before this frame its right ankle marker RANK drifts 25-200 mm off its later
 # distance from the knee marker (RKNE-RANK 207-526 mm, 414 mm from frame 1,300 on): a slipped or
@@ -60,28 +80,76 @@ def assimp_models():
     return ASSIMP_MODELS
 
 
-def pybullet_wheel():
-    found = sorted(glob.glob(os.path.join(wheel_dir(), PYBULLET_WHEEL_PATTERN)))
+def _wheel(requirement, pattern, download):
+    found = sorted(glob.glob(os.path.join(wheel_dir(), pattern)))
     if not found:
         raise MissingMocapPackage(
-            f"PyPI {PYBULLET} is not downloaded (no {PYBULLET_WHEEL_PATTERN} in {wheel_dir()}): run 'make mocap' "
-            f"(it runs: {PIP_DOWNLOAD} {wheel_dir()})")
+            f"PyPI {requirement} is not downloaded (no {pattern} in {wheel_dir()}): run 'make mocap' "
+            f"(it runs: {download} {wheel_dir()})")
     return found[0]
 
 
-def _read_wheel(*members):
-    path = pybullet_wheel()
+def pybullet_wheel():
+    return _wheel(PYBULLET, PYBULLET_WHEEL_PATTERN, PIP_DOWNLOAD)
+
+
+def isaaclab_wheel():
+    return _wheel(ISAACLAB, "isaaclab-3.0.0-*.whl", PIP_DOWNLOAD_PURE.format(ISAACLAB))
+
+
+def holosoma_wheel():
+    return _wheel(HOLOSOMA, "holosoma_retargeting-0.1.0-*.whl", PIP_DOWNLOAD_PURE.format(HOLOSOMA))
+
+
+def dart_c3d_dir():
+    folder = os.path.join(wheel_dir(), DART_DOC_C3D)
+    if not os.path.isdir(folder):
+        raise MissingMocapPackage(
+            f"Debian package {DART_DOC} is not unpacked ({folder} is missing): run 'make mocap' (it runs: "
+            f"apt-get download {DART_DOC} and dpkg-deb -x into {os.path.join(wheel_dir(), 'dart-doc')})")
+    return folder
+
+
+def _read_wheel(path, *members):
+    """The bytes of each member of the wheel at `path`."""
     try:
         with zipfile.ZipFile(path) as wheel:
-            return [wheel.read(member).decode() for member in members], path
+            return [wheel.read(member) for member in members]
     except (zipfile.BadZipFile, KeyError) as error:
         raise ValueError(f"{path}: {error}; delete it and run 'make mocap'") from None
 
 
 def _load_deepmimic(motion, name):
-    member = _MOTIONS_IN_WHEEL.format(motion)
-    (motion_text, urdf_text), path = _read_wheel(member, _URDF_IN_WHEEL)
+    member, path = _MOTIONS_IN_WHEEL.format(motion), pybullet_wheel()
+    motion_text, urdf_text = (data.decode() for data in _read_wheel(path, member, _URDF_IN_WHEEL))
     return read_deepmimic(motion_text, urdf_text, name, f"{path}:{member}", f"{path}:{_URDF_IN_WHEEL}")
+
+
+def _load_isaaclab(motion, name):
+    member, path = _ISAACLAB_IN_WHEEL.format(motion), isaaclab_wheel()
+    return read_isaaclab(_read_wheel(path, member)[0], name, f"{path}:{member}")
+
+
+def holosoma_members(path):
+    """The climbing captures' .npy members of the holosoma wheel at `path`, by sequence number."""
+    with zipfile.ZipFile(path) as wheel:
+        listing = wheel.namelist()
+    members = []
+    for number in range(HOLOSOMA_CLIMBS):
+        prefix = _HOLOSOMA_CLIMB_IN_WHEEL.format(number)
+        found = [m for m in listing if m.startswith(prefix) and "_joint_positions_" in m and m.endswith(".npy")]
+        if len(found) != 1:
+            raise ValueError(f"{path}: expected one {prefix}*_joint_positions_*.npy, found {len(found)}")
+        members.append(found[0])
+    return members
+
+
+def _load_holosoma(number, name):
+    path = holosoma_wheel()
+    member = holosoma_members(path)[number]
+    data, names_text = _read_wheel(path, member, _HOLOSOMA_NAMES_IN_WHEEL)
+    names = joint_names(names_text.decode(), f"{path}:{_HOLOSOMA_NAMES_IN_WHEEL}")
+    return read_holosoma(data, names, name, f"{path}:{member}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +170,7 @@ def catalogue():
     """Every clip, in a fixed order; a missing package is a MissingMocapPackage error naming it."""
     models = assimp_models()
     wheel = pybullet_wheel()
+    c3d_dir, isaaclab, holosoma = dart_c3d_dir(), isaaclab_wheel(), holosoma_wheel()
     bvh_dir, csm_path = os.path.join(models, "BVH"), os.path.join(models, "CSM", "ThomasFechten.csm")
     clips = [
         ClipSource(f"cmu_{trial}", "bvh", f"Debian {ASSIMP_PACKAGE}: {bvh_dir}/{trial}.bvh (CMU subject 1, "
@@ -122,6 +191,18 @@ def catalogue():
                          f"PyPI {PYBULLET}: {os.path.basename(wheel)}:{_MOTIONS_IN_WHEEL.format(motion)}",
                          _PYBULLET_LICENCE, partial(_load_deepmimic, motion, f"deepmimic_{motion}"))
               for motion in DEEPMIMIC_MOTIONS]
+    clips += [ClipSource(f"dart_{short}", "c3d", f"Debian {DART_DOC}: {c3d_dir}/{file} (Vicon, 53 markers, 120 Hz; "
+                         "cut to its longest stretch without marker gaps over 0.5 s)", _DART_LICENCE,
+                         partial(read_c3d, os.path.join(c3d_dir, file), f"dart_{short}"))
+              for short, file in (("freeform", "nick_freeform_001.c3d"), ("squat", "squat.c3d"))]
+    clips += [ClipSource(f"isaaclab_{motion}", "isaaclab", f"PyPI {ISAACLAB}: {os.path.basename(isaaclab)}:"
+                         f"{_ISAACLAB_IN_WHEEL.format(motion)} (60 Hz)", _ISAACLAB_LICENCE,
+                         partial(_load_isaaclab, motion, f"isaaclab_{motion}"))
+              for motion in ISAACLAB_MOTIONS]
+    clips += [ClipSource(f"holosoma_climb_{n}", "holosoma", f"PyPI {HOLOSOMA}: {os.path.basename(holosoma)}:"
+                         f"{_HOLOSOMA_CLIMB_IN_WHEEL.format(n)}*_joint_positions_*.npy (120 Hz)", _HOLOSOMA_LICENCE,
+                         partial(_load_holosoma, n, f"holosoma_climb_{n}"))
+              for n in range(HOLOSOMA_CLIMBS)]
     return tuple(clips)
 
 
@@ -132,15 +213,3 @@ def load_clip(name):
             return clip()
     raise KeyError(f"no motion clip {name!r}; the catalogue has {', '.join(c.name for c in catalogue())}")
 
-
-def split_clips(names, test_fraction, seed):
-    """(train, test): disjoint tuples of clip names, test holding round(test_fraction * n) of them (at
-    least one of each when there are two or more). Depends only on the set of names and the seed."""
-    names = sorted(set(names))
-    if not 0 < test_fraction < 1 or len(names) < 2:
-        raise ValueError(f"need 0 < test_fraction < 1 and two or more clips, got {test_fraction}, {len(names)}")
-    count = min(max(1, round(test_fraction * len(names))), len(names) - 1)
-    order = np.random.default_rng(seed).permutation(len(names))
-    test = set(order[:count].tolist())
-    return (tuple(n for i, n in enumerate(names) if i not in test),
-            tuple(n for i, n in enumerate(names) if i in test))

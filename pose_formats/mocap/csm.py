@@ -14,6 +14,7 @@ the joint centres; the retargeting keeps only bone directions, which this tilts 
 import numpy as np
 
 from .clip import Clip, is_number, map_joints
+from .kinematics import Z_UP_TO_Y_UP
 
 CSM_JOINT_MAP = {
     "Pelvis": ("LHJC", "RHJC"), "RHip": ("RHJC",), "RKnee": ("RKNE",), "RAnkle": ("RANK",),
@@ -22,8 +23,6 @@ CSM_JOINT_MAP = {
     "LShoulder": ("LSHO",), "LElbow": ("LELB",), "LWrist": ("LWRA", "LWRB"),
     "RShoulder": ("RSHO",), "RElbow": ("RELB",), "RWrist": ("RWRA", "RWRB"),
 }
-# z up -> y up, keeping the axes right-handed: (x, y, z) -> (x, z, -y).
-_Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 def parse_csm(text, where):
@@ -100,6 +99,6 @@ def read_csm(path, name, first_frame=0):
     if missing:
         raise ValueError(f"{path}: no pelvis marker {', '.join(missing)} for the hip joint centres")
     left, right = hip_joint_centres(*(markers[:, index[n]] for n in pelvis))
-    points = np.concatenate([markers, left[:, None], right[:, None]], axis=1) @ _Z_UP_TO_Y_UP.T
+    points = np.concatenate([markers, left[:, None], right[:, None]], axis=1) @ Z_UP_TO_Y_UP.T
     joints = map_joints(points, list(names) + ["LHJC", "RHJC"], CSM_JOINT_MAP, path)
     return Clip(name, joints, np.arange(len(joints)) / rate, rate)

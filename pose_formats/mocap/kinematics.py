@@ -1,7 +1,11 @@
-"""Rotations and forward kinematics of a joint tree, shared by the BVH and DeepMimic readers."""
+"""Rotations and forward kinematics of a joint tree, shared by the BVH and DeepMimic readers, and the
+z-up to y-up axis change of the z-up sources."""
 import numpy as np
 
 from ..rotations import axis_rotation
+
+# z up -> y up, keeping the axes right-handed: (x, y, z) -> (x, z, -y).
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 def quaternion_matrix(wxyz):

@@ -23,6 +23,7 @@ P1_TEST_SUBJECTS = ("S9", "S11")
 MPII_CAMERA = 4          # the rig view the 2D-only list is rendered from
 
 RAW_POSES = "raw_poses.npz"
+UNSEEN = "unseen"        # the unseen-motion test set's folder inside the data set
 
 
 @dataclass(frozen=True)
@@ -82,18 +83,22 @@ class _Sequence:
     subject: str
     action: int
     camera: int
+    slot: bool = False       # a test-only set's slot (its folder is slot<a>, not an action's name)
 
     @property
     def folder(self):
-        return f"images/{self.subject}/{ACTIONS[self.action - 1]}.cam{self.camera}"
+        name = f"slot{self.action:02d}" if self.slot else ACTIONS[self.action - 1]
+        return f"images/{self.subject}/{name}.cam{self.camera}"
 
 
 def generate(out_dir, config=SyntheticConfig(), workers=None, progress=False, overwrite=False,
-             motion_source=sequence_world_poses):
+             motion_source=sequence_world_poses, unseen_source=None, unseen_frames=0):
     """Write the data set to `out_dir` (built in a temporary folder beside it, renamed when complete).
     motion_source(seed, subject, action, frames) gives each sequence's world joint positions
     (frames, 16, 3) in mm at the kept frames (default: the sinusoid table of synthetic.motions).
-    Returns the meta dictionary also written to meta.json."""
+    With unseen_source (the same signature), `out_dir`/unseen is a second, test-only data set of the
+    test subjects, unseen_frames kept frames per slot (write_test_set). Returns the meta dictionary
+    also written to meta.json."""
     config.validate()
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and not overwrite:
@@ -104,7 +109,12 @@ def generate(out_dir, config=SyntheticConfig(), workers=None, progress=False, ov
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     try:
-        meta = _build(staging, config, workers or os.cpu_count() or 1, progress, motion_source)
+        workers = workers or os.cpu_count() or 1
+        meta = _build(staging, config, workers, progress, motion_source)
+        if unseen_source is not None:
+            meta["unseen"] = write_test_set(os.path.join(staging, UNSEEN), config, unseen_source, unseen_frames,
+                                            workers, progress)
+            _write_meta(staging, meta)
         if os.path.exists(out_dir):
             old = os.path.join(parent, f".{name}.old-{os.getpid()}")
             os.replace(out_dir, old)
@@ -116,6 +126,76 @@ def generate(out_dir, config=SyntheticConfig(), workers=None, progress=False, ov
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return meta
+
+
+def _sequence_data(sequences, world, cameras, config, max_min, frames):
+    """Per sequence: image paths, camera-space and pixel joints, crop boxes and list-file labels."""
+    data = {}
+    for q in sequences:
+        camera = cameras[q.camera - 1]
+        joints_cam = camera.to_camera(world[q.subject, q.action])
+        joints_px = camera.project(joints_cam)
+        boxes = crop_boxes(joints_px, config.crop_margin)
+        data[q] = {"paths": [f"{q.folder}/{KEEP_EVERY * k:06d}.{config.image_format}" for k in range(frames)],
+                   "joints_cam": joints_cam, "joints_px": joints_px, "boxes": boxes,
+                   "labels": labels_2d3d(joints_cam, joints_px, boxes, max_min)}
+    return data
+
+
+def _write_raw_poses(root, rendered, data, frames):
+    np.savez(os.path.join(root, RAW_POSES),
+             image_path=np.array([p for q in rendered for p in data[q]["paths"]]),
+             subject=np.array([q.subject for q in rendered for _ in range(frames)]),
+             action=np.repeat([q.action for q in rendered], frames),
+             camera=np.repeat([q.camera for q in rendered], frames),
+             video_frame=np.tile(np.arange(frames) * KEEP_EVERY, len(rendered)),
+             joints_cam_mm=np.concatenate([data[q]["joints_cam"] for q in rendered]),
+             joints_px=np.concatenate([data[q]["joints_px"] for q in rendered]),
+             crop_box=np.concatenate([data[q]["boxes"] for q in rendered]))
+
+
+def _write_meta(root, meta):
+    with open(os.path.join(root, META), "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+
+
+def _describe(motion_source):
+    return (motion_source.describe() if hasattr(motion_source, "describe")
+            else f"{motion_source.__module__}.{motion_source.__qualname__}")
+
+
+def write_test_set(root, config, motion_source, frames, workers, progress):
+    """A test-only data set in `root` in the layout the test tools read (LIST_TEST, gt/test/test<a>.txt with
+    image paths relative to `root`, images, the max-min table, raw poses, meta.json): the test subjects
+    from the test cameras, `frames` kept frames per slot a = 1..15. Returns a summary for the main meta."""
+    if frames <= 0 or frames % CLIP_LENGTH:
+        raise ValueError(f"the unseen set's frames per slot must be a positive multiple of {CLIP_LENGTH}, got {frames}")
+    cameras = camera_rig()
+    slots = range(1, len(ACTIONS) + 1)
+    test = [_Sequence(s, a, c, slot=True)
+            for s in config.test_subjects for a in slots for c in range(1, config.test_cameras + 1)]
+    world = {(q.subject, q.action): motion_source(config.seed, q.subject, q.action, frames) for q in test}
+    data = _sequence_data(test, world, cameras, config, MaxMin(config.max_min_path), frames)
+    _render(root, config, test, data, cameras, workers, progress)
+
+    def lines(seqs):
+        return [p for q in seqs for p in data[q]["paths"]], np.concatenate([data[q]["labels"] for q in seqs])
+
+    write_list_file(os.path.join(root, LIST_TEST), *lines(test))
+    for a in slots:
+        write_list_file(os.path.join(root, "gt", "test", f"test{a}.txt"), *lines([q for q in test if q.action == a]))
+    shutil.copyfile(config.max_min_path, os.path.join(root, os.path.basename(config.max_min_path)))
+    _write_raw_poses(root, test, data, frames)
+    meta = {"generator": "pose_formats.synthetic", "test_only": True, "motion_source": _describe(motion_source),
+            "subjects": {"test": list(config.test_subjects)},
+            "cameras_used": {"test": list(range(1, config.test_cameras + 1))},
+            "frames_per_slot": frames, "frames": len(test) * frames,
+            "list_files": {LIST_TEST: "every test frame", "gt/test/test<a>.txt": f"the lines of {LIST_TEST} of slot a, "
+                           "in order (slot a stands where action a stands in the main set; motion_source.slots says "
+                           "what each holds)"}}
+    _write_meta(root, meta)
+    return {"folder": UNSEEN, "frames": meta["frames"], "frames_per_slot": frames}
 
 
 def _build(root, config, workers, progress, motion_source):
@@ -137,15 +217,7 @@ def _build(root, config, workers, progress, motion_source):
 
     world = {(s, a): motion_source(config.seed, s, a, frames)
              for s in dict.fromkeys(q.subject for q in rendered) for a in actions}
-    data = {}
-    for q in rendered:
-        camera = cameras[q.camera - 1]
-        joints_cam = camera.to_camera(world[q.subject, q.action])
-        joints_px = camera.project(joints_cam)
-        boxes = crop_boxes(joints_px, config.crop_margin)
-        data[q] = {"paths": [f"{q.folder}/{KEEP_EVERY * k:06d}.{config.image_format}" for k in range(frames)],
-                   "joints_cam": joints_cam, "joints_px": joints_px, "boxes": boxes,
-                   "labels": labels_2d3d(joints_cam, joints_px, boxes, max_min)}
+    data = _sequence_data(rendered, world, cameras, config, max_min, frames)
 
     _render(root, config, rendered, data, cameras, workers, progress)
 
@@ -169,15 +241,7 @@ def _build(root, config, workers, progress, motion_source):
     write_list_file(os.path.join(root, LIST_MPII), paths, labels_2d_only(labels))
     shutil.copyfile(config.max_min_path, os.path.join(root, os.path.basename(config.max_min_path)))
 
-    np.savez(os.path.join(root, RAW_POSES),
-             image_path=np.array([p for q in rendered for p in data[q]["paths"]]),
-             subject=np.array([q.subject for q in rendered for _ in range(frames)]),
-             action=np.repeat([q.action for q in rendered], frames),
-             camera=np.repeat([q.camera for q in rendered], frames),
-             video_frame=np.tile(np.arange(frames) * KEEP_EVERY, len(rendered)),
-             joints_cam_mm=np.concatenate([data[q]["joints_cam"] for q in rendered]),
-             joints_px=np.concatenate([data[q]["joints_px"] for q in rendered]),
-             crop_box=np.concatenate([data[q]["boxes"] for q in rendered]))
+    _write_raw_poses(root, rendered, data, frames)
 
     subjects = list(config.train_subjects) + list(config.test_subjects)
     per_action = {name: {ACTIONS[a - 1]: n * sum(q.action == a for q in seqs) for a in actions}
@@ -186,8 +250,7 @@ def _build(root, config, workers, progress, motion_source):
                                         (LIST_MPII, mpii, frames))}
     meta = {
         "generator": "pose_formats.synthetic",
-        "motion_source": (motion_source.describe() if hasattr(motion_source, "describe")
-                          else f"{motion_source.__module__}.{motion_source.__qualname__}"),
+        "motion_source": _describe(motion_source),
         "config": {**asdict(config), "max_min_path": os.path.basename(config.max_min_path)},
         "fps": FPS, "keep_every": KEEP_EVERY, "clip_length": CLIP_LENGTH,
         "image_size": [config.image_size, config.image_size],
@@ -220,9 +283,7 @@ def _build(root, config, workers, progress, motion_source):
                          "(sensor pixels), crop_box, keyed by image_path",
         },
     }
-    with open(os.path.join(root, META), "w") as f:
-        json.dump(meta, f, indent=1)
-        f.write("\n")
+    _write_meta(root, meta)
     return meta
 
 
