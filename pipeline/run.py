@@ -21,6 +21,15 @@ TESTED_STAGES = ("addsrr", "finetune_whole", "mask3d")                   # the 3
 FINAL_STAGE = TESTED_STAGES[-1]
 STEPS = ("data",) + TRAIN_STAGES + ("test", "convert", "online", "eval")
 ONLINE_MODES = ("released", "independent", "paper")
+# Layers a stage starts fresh (as released: the layers its predecessor's net does not have); every other
+# parameter layer must come from the weights it starts from (tools/check_weights.py).
+FRESH_LAYERS = {
+    "cpm": ("fc-final",),   # the MPII-pretrained CPM has its own heads, not our 2D regression
+    "bilstm": ("special_conv_1", "special_conv_2", "fa_conv_1", "fa_conv_2", "fc", "lstm1", "lstm2", "fc-final_16"),
+    "addsrr": ("change_tmp", "change", "project_1", "project_2", "project_3", "project_2d"),
+    "finetune_whole": (),
+    "mask3d": (),
+}
 
 DEFAULTS = {
     "paper": dict(data="data/h36m", work="results/paper", cpm_weights="models/pose_iter_320000.caffemodel",
@@ -43,12 +52,13 @@ STEP_HELP = {
     "finetune_whole": "everything, from addsrr's -> <work>/models/finetune_whole/",
     "mask3d": "joint-masked 3D, from finetune_whole's -> <work>/models/mask3d/ (the final model)",
     "test": "tools/test_all.sh per action: each 3D stage's model -> <work>/stages/<stage>/, the final "
-            "one's files also in <work>/; the cpm model's 2D estimates -> <work>/result<a>_2d_norm.csv",
+            "one's files also in <work>/; the cpm model's 2D estimates -> <work>/result<a>_2d_norm.csv; with "
+            "<data>/unseen/ (the unseen-motion set) the final and cpm models -> <work>/unseen/",
     "convert": "tools/gen_refinepkl.py on the final model -> <work>/refine.npz",
     "online": "tools/pred_v2.py, modes released, independent, paper, with our and ground-truth 2D -> "
-              "<work>/result<a>_refined_*.csv, result<a>_online_*.csv",
+              "<work>/result<a>_refined_*.csv, result<a>_online_*.csv (and in <work>/unseen/)",
     "eval": "tools/eval_h36m.py -> <work>/eval.json, eval.csv, ablation.md, figures/ (per-stage loss curves "
-            "from <work>/logs/)",
+            "from <work>/logs/); the same in <work>/unseen/",
 }
 
 
@@ -156,15 +166,6 @@ class Pipeline:
         return self.settings["iters"][stage]
 
     # -- data ---------------------------------------------------------------------------------------
-    def test_actions(self):
-        """Actions whose test list exists and is not empty (a partial download has fewer)."""
-        have = []
-        for a in range(1, len(ACTIONS) + 1):
-            path = os.path.join(REPO, self.data, "gt", "test", f"test{a}.txt")
-            if os.path.exists(path) and os.path.getsize(path) > 0:
-                have.append(a)
-        return have
-
     def step_data(self):
         if self.config == "demo" and not os.path.exists(os.path.join(REPO, self.data, "meta.json")):
             self.step(f"generating the synthetic data set in {self.data}")
@@ -174,7 +175,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(REPO, self.data, name)):
                 raise PipelineError(f"{os.path.join(self.data, name)} not found: prepare it with {tool} --out "
                                     f"{self.data} (README, 'Human3.6M')")
-        actions = self.test_actions()
+        actions = test_actions(self.data)
         if not actions:
             raise PipelineError(f"{self.data}/gt/test/: no test<a>.txt list with frames (tools/prepare_h36m.py)")
         missing = [f"{a} {ACTIONS[a - 1]}" for a in range(1, len(ACTIONS) + 1) if a not in actions]
@@ -229,6 +230,10 @@ class Pipeline:
             weights = self.start_weights(stage)
             self.step(f"caffe train {stage} ({total} iterations{', from ' + weights if weights else ''})")
             if weights:
+                # Caffe itself would only log "Ignoring source layer" and train the rest from random.
+                fresh = FRESH_LAYERS[stage]
+                self.python("check_weights.py", os.path.join(self.prototxt, stage, "train.prototxt"), weights,
+                            *(["--fresh", *fresh] if fresh else []))
                 command += ["-weights", weights]
             if os.path.exists(os.path.join(REPO, log)):
                 os.unlink(os.path.join(REPO, log))
@@ -243,45 +248,52 @@ class Pipeline:
         snapshots.mark_done(os.path.join(REPO, self.models), stage, total)
 
     # -- testing and after --------------------------------------------------------------------------
-    def test_all(self, template, model, out, log, actions):
-        command = ["tools/test_all.sh", "-t", template, "-d", self.data, "-a", ",".join(map(str, actions))]
-        if self.args.gpu is not None:
-            command += ["-g", str(self.args.gpu)]
-        self.run(command + [model, out], log=log, filter_line=lambda line: "  " + line)
+    def test_sets(self):
+        """[(data folder, results folder, per-stage rows)]: the main test set, and the unseen-motion one
+        where the data set has it (<data>/unseen/, the final model only)."""
+        sets = [(self.data, self.work, True)]
+        unseen = os.path.join(self.data, "unseen")
+        if os.path.isdir(os.path.join(unseen, "gt", "test")):
+            sets.append((unseen, os.path.join(self.work, "unseen"), False))
+        return sets
 
     def step_test(self):
-        actions = self.test_actions()
-        for stage in TESTED_STAGES:
-            out = os.path.join(self.work, "stages", stage)
-            marker = os.path.join(REPO, out, snapshots.DONE)
-            if os.path.exists(marker):
-                self.step(f"test of {stage}'s model: done ({out}), skipped")
-                continue
-            model = snapshots.final_model(self.models, stage, self.iterations(stage))
-            if not snapshots.is_done(self.models, stage, self.iterations(stage)):
-                raise PipelineError(f"test: {stage} has not finished ({model} missing); run from {stage}")
-            self.step(f"testing every action with {stage}'s model -> {out}")
-            self.test_all(os.path.join(self.prototxt, "test", "test_3d.prototxt"), model, out,
-                          os.path.join(self.logs, f"test_{stage}.log"), actions)
-            with atomic_write(marker) as f:
-                f.write(model + "\n")
-        self.step(f"the final model's ({FINAL_STAGE}) results -> {self.work}")
-        final = os.path.join(REPO, self.work, "stages", FINAL_STAGE)
-        for name in sorted(os.listdir(final)):
-            if name.endswith(".csv"):
-                with open(os.path.join(final, name), "rb") as src, \
-                        atomic_write(os.path.join(REPO, self.work, name), "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        marker_2d = os.path.join(REPO, self.work, "2d.DONE")
-        if os.path.exists(marker_2d):
-            self.step("2D estimates: done, skipped")
+        for data, results, per_stage in self.test_sets():
+            actions = test_actions(data)
+            stages = TESTED_STAGES if per_stage else (FINAL_STAGE,)
+            for stage in stages:
+                out = os.path.join(results, "stages", stage) if per_stage else results
+                self.test_model(stage, data, out, actions)
+            if per_stage:
+                self.step(f"the final model's ({FINAL_STAGE}) results -> {results}")
+                final = os.path.join(results, "stages", FINAL_STAGE)
+                for name in sorted(os.listdir(final)):
+                    if name.endswith(".csv"):
+                        with open(os.path.join(final, name), "rb") as src, \
+                                atomic_write(os.path.join(results, name), "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+            self.test_model("cpm", data, results, actions)
+
+    def test_model(self, stage, data, out, actions):
+        """tools/test_all.sh of a stage's final model on every action of `data` into `out`, unless its
+        marker says it is done (the cpm model: the 2D estimates, the online stage's 2D input)."""
+        marker = os.path.join(out, f"{stage}.DONE")
+        what = "2D estimates of the cpm model" if stage == "cpm" else f"test of {stage}'s model"
+        if os.path.exists(marker):
+            self.step(f"{what} on {data}: done ({out}), skipped")
             return
-        self.step("2D estimates of every action with the cpm model (the online stage's 2D input)")
-        self.test_all(os.path.join(self.prototxt, "test", "test_2d.prototxt"),
-                      snapshots.final_model(self.models, "cpm", self.iterations("cpm")), self.work,
-                      os.path.join(self.logs, "test_2d.log"), actions)
-        with atomic_write(marker_2d) as f:
-            f.write("done\n")
+        model = snapshots.final_model(self.models, stage, self.iterations(stage))
+        if not snapshots.is_done(self.models, stage, self.iterations(stage)):
+            raise PipelineError(f"test: {stage} has not finished ({model} missing); run from {stage}")
+        self.step(f"{what} on every action of {data} -> {out}")
+        template = os.path.join(self.prototxt, "test", "test_2d.prototxt" if stage == "cpm" else "test_3d.prototxt")
+        command = ["tools/test_all.sh", "-t", template, "-d", data, "-a", ",".join(map(str, actions))]
+        if self.args.gpu is not None:
+            command += ["-g", str(self.args.gpu)]
+        log = os.path.join(self.logs, f"test_{stage}{'_unseen' if data != self.data else ''}.log")
+        self.run(command + [model, out], log=log, filter_line=lambda line: "  " + line)
+        with atomic_write(marker) as f:
+            f.write(model + "\n")
 
     def final_model(self):
         return snapshots.final_model(self.models, FINAL_STAGE, self.iterations(FINAL_STAGE))
@@ -296,24 +308,26 @@ class Pipeline:
                     "--out", out)
 
     def step_online(self):
-        actions = ",".join(map(str, self.test_actions()))
-        for mode in ONLINE_MODES:
-            for source in ("ours", "gt"):
-                self.step(f"online self-supervised correction ({mode} mode, {source.replace('ours', 'our')} 2D)")
-                # pred_v2 skips the actions whose output files exist.
-                self.python("pred_v2.py", "--weights", os.path.join(self.work, "refine.npz"), "--gt-dir",
-                            os.path.join(self.data, "gt", "test"), "--mode", mode, "--2d-source", source,
-                            "--actions", actions, "--no-progress", self.work,
-                            filter_line=lambda line: "  " + line if line.startswith("mean") else None)
+        weights = os.path.join(self.work, "refine.npz")
+        for data, results, _ in self.test_sets():
+            actions = ",".join(map(str, test_actions(data)))
+            for mode in ONLINE_MODES:
+                for source in ("ours", "gt"):
+                    self.step(f"online self-supervised correction on {results} ({mode} mode, "
+                              f"{source.replace('ours', 'our')} 2D)")
+                    # pred_v2 skips the actions whose output files exist.
+                    self.python("pred_v2.py", "--weights", weights, "--gt-dir", os.path.join(data, "gt", "test"),
+                                "--mode", mode, "--2d-source", source, "--actions", actions, "--no-progress", results,
+                                filter_line=lambda line: "  " + line if line.startswith("mean") else None)
 
     def step_eval(self):
-        self.step("evaluation: the ablation table, diagnostics and loss curves")
-        self.python("eval_h36m.py", "--gt-dir", os.path.join(self.data, "gt", "test"), "--image-root", self.data,
-                    "--crop-px", self.settings["side"], "--logs", self.logs, "--stages",
-                    os.path.join(self.work, "stages"), "--actions", ",".join(map(str, self.test_actions())),
-                    self.work, log=os.path.join(self.logs, "eval.log"))
-        self.step(f"done: table in {self.work}/ablation.md, eval.json; pictures and loss curves in "
-                  f"{self.work}/figures")
+        for data, results, per_stage in self.test_sets():
+            self.step(f"evaluation of {results}: the ablation table, diagnostics and loss curves")
+            self.python("eval_h36m.py", "--gt-dir", os.path.join(data, "gt", "test"), "--image-root", data,
+                        "--crop-px", self.settings["side"], "--actions", ",".join(map(str, test_actions(data))),
+                        *(["--logs", self.logs, "--stages", os.path.join(results, "stages")] if per_stage else []),
+                        results, log=os.path.join(self.logs, "eval.log"))
+            self.step(f"done: table in {results}/ablation.md, eval.json; pictures in {results}/figures")
 
     def main(self):
         first, last = STEPS.index(self.args.first), STEPS.index(self.args.last)
@@ -325,6 +339,16 @@ class Pipeline:
                 self.train(step)
             else:
                 getattr(self, f"step_{step}")()
+
+
+def test_actions(data):
+    """Actions whose test list in `data` exists and is not empty (a partial download has fewer)."""
+    have = []
+    for a in range(1, len(ACTIONS) + 1):
+        path = os.path.join(data, "gt", "test", f"test{a}.txt")
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            have.append(a)
+    return have
 
 
 def keep_log_before(path, iteration):
