@@ -1,5 +1,6 @@
 """tools/train.sh: the steps, what each reads and writes, and the skip / resume rules."""
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -34,9 +35,9 @@ FRESH_LAYERS = {
 DEFAULTS = {
     "paper": dict(data="data/h36m", work="results/paper", cpm_weights="models/pose_iter_320000.caffemodel",
                   threads=None),
-    # One OpenBLAS thread: the demo's table is then the same on machines of any core count, and it is
-    # faster on 2 cores (the image-decoding threads get the other core; BENCHMARKS.md).
-    "demo": dict(data="data/synthetic", work="results/demo", cpm_weights="scratch", threads=1),
+    # OpenBLAS's own thread count: on this project's 2-core Intel machine 2 threads trained cpm 1.5x
+    # faster than 1 (BENCHMARKS.md); any count >= 2 trains byte-identical weights, 1 other ones.
+    "demo": dict(data="data/synthetic", work="results/demo", cpm_weights="scratch", threads=None),
 }
 
 # What each step reads and writes (--help); <work> and <data> as given.
@@ -82,6 +83,8 @@ def build_parser():
     p.add_argument("--work", help="where models and results go (default: results/<config>)")
     p.add_argument("--iterations", type=int, help="every stage's iteration count (smoke runs; default: the "
                    "configuration's)")
+    p.add_argument("--snapshot", type=int, help="iterations between snapshots, where a killed stage resumes "
+                   "(default: the configuration's, 2,000 for paper, 250 for demo)")
     p.add_argument("--gpu", type=int, help="train and test on this GPU (the GPU build of Caffe, make caffe-gpu)")
     p.add_argument("--from", dest="first", choices=STEPS, default=STEPS[0], help="first step to run")
     p.add_argument("--until", dest="last", choices=STEPS, default=STEPS[-1], help="last step to run")
@@ -89,8 +92,7 @@ def build_parser():
                    f"{DEFAULTS['paper']['cpm_weights']} for paper, scratch for demo)")
     p.add_argument("--improvements", help="comma-separated improvements over the released training, or 'none' "
                    "(default: the configuration's; tools/make_prototxt.py --help lists them)")
-    p.add_argument("--threads", type=int, help="OpenBLAS threads of Caffe (default: 1 for demo, OpenBLAS's own "
-                   "for paper)")
+    p.add_argument("--threads", type=int, help="OpenBLAS threads of Caffe (default: OpenBLAS's own)")
     return p
 
 
@@ -131,7 +133,8 @@ class Pipeline:
         through `filter_line` (None: not shown). A failure ends the pipeline with the log's tail."""
         with (open(log, "a") if log else open(os.devnull, "w")) as log_file:
             self.child = subprocess.Popen(command, cwd=REPO, env=env or self.env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True, bufsize=1)
+                                          stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                          preexec_fn=die_with_parent)
             tail = []
             for line in self.child.stdout:
                 log_file.write(line)
@@ -156,6 +159,8 @@ class Pipeline:
         command = ["--config", self.config, "--out", self.prototxt, "--data", self.data, "--models", self.models]
         if self.args.iterations is not None:
             command += ["--iterations", self.args.iterations]
+        if self.args.snapshot is not None:
+            command += ["--snapshot", self.args.snapshot]
         if self.args.improvements is not None:
             command += ["--improvements", self.args.improvements]
         self.python("make_prototxt.py", *command)
@@ -341,6 +346,12 @@ class Pipeline:
                 getattr(self, f"step_{step}")()
 
 
+def die_with_parent():
+    """In the child, before exec: a SIGKILL when the pipeline dies, so that a killed pipeline leaves no
+    caffe train writing snapshots behind it (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def test_actions(data):
     """Actions whose test list in `data` exists and is not empty (a partial download has fewer)."""
     have = []
@@ -370,9 +381,10 @@ def keep_log_before(path, iteration):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.iterations is not None and args.iterations < 1:
-        print("train.sh: --iterations must be at least 1", file=sys.stderr)
-        return 2
+    for option in ("iterations", "snapshot"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            print(f"train.sh: --{option} must be at least 1", file=sys.stderr)
+            return 2
     pipeline = Pipeline(args)
     os.chdir(REPO)   # the tools and the prototxts' paths are relative to the repo root
 

@@ -391,9 +391,11 @@ def outputs():
     return {path: text for name, config in CONFIGS.items() for path, text in config_files(name, config).items()}
 
 
-def derived_config(name, out, data=None, models=None, iterations=None, improvements=None):
+def derived_config(name, out, data=None, models=None, iterations=None, improvements=None, snapshot=None):
     """CONFIGS[name] with its nets under `out` and the given overrides (tools/train.sh's work folder)."""
     config = dict(CONFIGS[name], folder=out.rstrip("/"))
+    if snapshot is not None:
+        config["snapshot"] = snapshot
     if data is not None:
         config["data"] = data.rstrip("/")
     if models is not None:
@@ -427,19 +429,20 @@ def main():
     parser.add_argument("--data", help="with --config: the prepared data folder the nets read")
     parser.add_argument("--models", help="with --config: the folder the solvers snapshot into (<models>/<stage>/)")
     parser.add_argument("--iterations", type=int, help="with --config: every stage's max_iter")
+    parser.add_argument("--snapshot", type=int, help="with --config: iterations between snapshots")
     parser.add_argument("--improvements", help="with --config: comma-separated improvements to apply, or 'none' "
                                                "(default: the configuration's own)")
     args = parser.parse_args()
     if args.config:
         if not args.out or args.check:
             parser.error("--config needs --out, and does not go with --check")
-        if args.iterations is not None and args.iterations < 1:
-            parser.error("--iterations must be at least 1")
+        if args.iterations is not None and args.iterations < 1 or args.snapshot is not None and args.snapshot < 1:
+            parser.error("--iterations and --snapshot must be at least 1")
         improvements = None if args.improvements is None else \
             [] if args.improvements == "none" else [i for i in args.improvements.split(",") if i]
         try:
             config = derived_config(args.config, os.path.relpath(os.path.abspath(args.out), REPO), args.data,
-                                    args.models, args.iterations, improvements)
+                                    args.models, args.iterations, improvements, args.snapshot)
         except ValueError as e:
             parser.error(str(e))
         files = config_files(args.config, config)
