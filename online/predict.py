@@ -9,10 +9,10 @@ import numpy as np
 from tqdm import tqdm
 
 from cuda_kernels import backend
-from evaluation.metrics import mpjpe
 from pose_formats.atomic import atomic_write, folder_lock
 from pose_formats.cli import run_tool
 from pose_formats.input_files import read_json
+from pose_formats.metrics import mpjpe
 from pose_formats.normalization import DEFAULT_MAX_MIN, MaxMin
 from pose_formats.per_action import parse_actions, result_path
 from pose_formats.results import write_result_csv
