@@ -17,6 +17,7 @@ from caffe.proto import caffe_pb2  # noqa: E402
 from conftest import REPO  # noqa: E402
 from faults import venv_env  # noqa: E402
 from official_layouts import write_mpii  # noqa: E402
+from pipeline import snapshots  # noqa: E402
 from pose_formats.skeleton import ACTIONS  # noqa: E402
 from test_prepare_h36m import write_tree  # noqa: E402
 from test_prepare_mpii import person  # noqa: E402
@@ -65,14 +66,14 @@ def test_a_killed_stage_resumes_from_its_snapshot_with_the_same_weights(uninterr
     first = subprocess.Popen(["tools/train.sh", *map(str, demo_args(tiny_dataset, work, "--from", "mask3d",
                                                                      "--until", "mask3d"))],
                              cwd=REPO, env=venv_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = work / "models" / "mask3d" / f"mask3d_iter_{SNAPSHOT}.solverstate"
     deadline = time.time() + 600
-    while not state.exists() and time.time() < deadline and first.poll() is None:
+    while snapshots.latest_snapshot(str(work / "models"), "mask3d", ITERATIONS) is None and \
+            time.time() < deadline and first.poll() is None:
         time.sleep(0.05)
     first.kill()
     first.wait()
     time.sleep(1.0)
-    assert state.exists(), "no snapshot before the deadline"
+    assert snapshots.latest_snapshot(str(work / "models"), "mask3d", ITERATIONS), "no snapshot before the deadline"
     assert not final_model(work, "mask3d").exists(), "the stage ended before the kill; raise ITERATIONS"
     # caffe train died with the pipeline (nothing keeps writing snapshots)
     listing = sorted(os.listdir(work / "models" / "mask3d"))
