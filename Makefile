@@ -1,5 +1,5 @@
 # 3D Human Pose Machines with Self-supervised Learning — build, test, demo.
-#   make demo    everything from a fresh Debian 12 machine to the demo's results (see README)
+#   make demo    everything from a fresh Debian 12 machine to the demo's results (see README.md)
 #   make test    the whole test suite (builds what it needs first)
 SHELL := /bin/bash
 SYSTEM_PYTHON ?= /usr/bin/python3

@@ -156,7 +156,10 @@ class Pipeline:
     # -- configuration ------------------------------------------------------------------------------
     def write_nets(self):
         """<work>/prototxt/ from tools/make_prototxt.py, which refuses a folder made with other settings."""
-        command = ["--config", self.config, "--out", self.prototxt, "--data", self.data, "--models", self.models]
+        # The solvers say where they run: `caffe train` without -gpu takes solver_mode from them, and a
+        # CPU-only build aborts on GPU.
+        command = ["--config", self.config, "--out", self.prototxt, "--data", self.data, "--models", self.models,
+                   "--solver-mode", "CPU" if self.args.gpu is None else "GPU"]
         if self.args.iterations is not None:
             command += ["--iterations", self.args.iterations]
         if self.args.snapshot is not None:
@@ -179,7 +182,7 @@ class Pipeline:
         for name, tool in needed.items():
             if not os.path.exists(os.path.join(REPO, self.data, name)):
                 raise PipelineError(f"{os.path.join(self.data, name)} not found: prepare it with {tool} --out "
-                                    f"{self.data} (README, 'Human3.6M')")
+                                    f"{self.data} (docs/data.md)")
         actions = test_actions(self.data)
         if not actions:
             raise PipelineError(f"{self.data}/gt/test/: no test<a>.txt list with frames (tools/prepare_h36m.py)")

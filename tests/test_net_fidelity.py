@@ -3,7 +3,7 @@
 Structure: tools/net_facts.py reads each generated train/deploy net and the result is compared with
 models/released_net_facts.json, the same facts of the released network files (written by running
 that tool on them; the files themselves are not in this repository). The differences we keep on
-purpose are listed here and in the README.
+purpose are listed here and in docs/networks.md.
 
 Function: for random weights in a caffemodel with the released layer names, the paper deploy net's
 prediction, `change` and `project_2d` equal an independent float64 NumPy forward of the released
@@ -39,7 +39,7 @@ BACKBONE = [name for name in LAYER_SHAPES if name.startswith("conv")]
 
 
 def deliberate(stage):
-    """The released facts with the differences we keep on purpose (README, "Differences from the
+    """The released facts with the differences we keep on purpose (docs/networks.md, "Differences from the
     released nets") applied."""
     facts = copy.deepcopy(RELEASED[stage])
     if stage == "mask3d":
@@ -51,7 +51,7 @@ def deliberate(stage):
 
 
 def without_gt3d_projector(net):
-    """Our net less the projector's copy on the ground-truth 3D pose (README: a deliberate addition;
+    """Our net less the projector's copy on the ground-truth 3D pose (docs/networks.md: the projector_gt3d improvement;
     test_gt3d_projector_shares_the_projector checks it)."""
     kept = [l for l in net.layer if not l.name.endswith(GT3D_SUFFIX)]
     del net.layer[:]

@@ -1,6 +1,6 @@
 """The demo's training repeats bit for bit on one machine: `caffe train` of a demo stage, run twice
 from the same solver (random_seed) and data (the data layers' seed), writes identical weights. This
-is what makes `make demo` give the same table on each run (README, "Repeatability")."""
+is what makes `make demo` give the same table on each run (docs/results.md, "Repeatability")."""
 import os
 import subprocess
 

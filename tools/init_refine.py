@@ -4,8 +4,8 @@ bilstm stage's) plus the refine branch change_tmp -> ReLU -> change set to the i
 `change` starts equal to the coarse pose and training adds corrections to it.
 
 The released run starts the branch from Caffe's Xavier filler, a random map of the coarse pose that
-the branch must first unlearn; on the demo it never caught up in the iterations there are (README,
-"The paper's effect"). Here hidden units 0..47 carry +x and 48..95 carry -x (x = relu(x) - relu(-x));
+the branch must first unlearn; on the demo it never caught up in the iterations there are (docs/networks.md,
+"Improvements"). Here hidden units 0..47 carry +x and 48..95 carry -x (x = relu(x) - relu(-x));
 the other hidden units keep a Xavier start on change_tmp (Caffe's: uniform, scale sqrt(3 / 48)) with
 zero weights into change, so they start silent but take gradients from the first iteration.
 """

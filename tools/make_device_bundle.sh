@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The device bundle: Caffe's GPU build for Python 3.12, the python3 of the lent device machines
-# (README, "`make gpu-check` on a lent device machine"), packed with the libraries it links into one
+# (docs/gpu.md, "On a lent device machine"), packed with the libraries it links into one
 # tar.xz that a `run` carries (`carry: [".device"]`) and tools/gpu_checks.sh unpacks there.
 #
 #   tools/make_device_bundle.sh [--python EXE] [--out FILE] [--cache DIR] [--check]

@@ -22,7 +22,7 @@ from pose_formats.listfile import LIST_MPII as MPII_LIST, LIST_TRAIN as TRAIN_LI
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Our improvements over the released training, each a named option (off in the paper configuration,
-# which is the released nets; README, "Improvements"). make_prototxt applies the first two; the
+# which is the released nets; docs/networks.md, "Improvements"). make_prototxt applies the first two; the
 # pipeline (tools/train.sh) the third, reading it from the config.json written beside the nets.
 IMPROVEMENTS = {
     "projector_gt3d": "the 3D-to-2D stages also train the projector on the ground-truth 3D pose, through a "
@@ -391,9 +391,12 @@ def outputs():
     return {path: text for name, config in CONFIGS.items() for path, text in config_files(name, config).items()}
 
 
-def derived_config(name, out, data=None, models=None, iterations=None, improvements=None, snapshot=None):
+def derived_config(name, out, data=None, models=None, iterations=None, improvements=None, snapshot=None,
+                   solver_mode=None):
     """CONFIGS[name] with its nets under `out` and the given overrides (tools/train.sh's work folder)."""
     config = dict(CONFIGS[name], folder=out.rstrip("/"))
+    if solver_mode is not None:
+        config["solver_mode"] = solver_mode
     if snapshot is not None:
         config["snapshot"] = snapshot
     if data is not None:
@@ -430,6 +433,7 @@ def main():
     parser.add_argument("--models", help="with --config: the folder the solvers snapshot into (<models>/<stage>/)")
     parser.add_argument("--iterations", type=int, help="with --config: every stage's max_iter")
     parser.add_argument("--snapshot", type=int, help="with --config: iterations between snapshots")
+    parser.add_argument("--solver-mode", choices=("CPU", "GPU"), help="with --config: the solvers' solver_mode")
     parser.add_argument("--improvements", help="with --config: comma-separated improvements to apply, or 'none' "
                                                "(default: the configuration's own)")
     args = parser.parse_args()
@@ -442,7 +446,7 @@ def main():
             [] if args.improvements == "none" else [i for i in args.improvements.split(",") if i]
         try:
             config = derived_config(args.config, os.path.relpath(os.path.abspath(args.out), REPO), args.data,
-                                    args.models, args.iterations, improvements, args.snapshot)
+                                    args.models, args.iterations, improvements, args.snapshot, args.solver_mode)
         except ValueError as e:
             parser.error(str(e))
         files = config_files(args.config, config)
