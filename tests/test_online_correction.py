@@ -12,6 +12,10 @@ from online_reference import refine_reference
 VECTORS = os.path.join(os.path.dirname(__file__), "data", "online_test_vectors.npz")
 FP32_TOL = 1e-5
 FP64_TOL = 1e-10
+# Independent mode's Adam iterations in float32: a normalised step amplifies rounding where a gradient
+# component is near zero, and the BLAS kernel's summation order moves that rounding (61 frames, chunks
+# of 16: 3.5e-5 on an Intel Xeon's OpenBLAS kernels, under 1e-5 on AMD Zen's).
+FP32_ITERATIVE_TOL = 1e-4
 
 
 def relative_error(a, b):
@@ -69,7 +73,7 @@ def test_independent_matches_reference(small, n, chunk):
     x, q = inputs(n, seed=n)
     expected = refine_reference(weights.as_dict(), x, q, "independent")
     assert relative_error(refine_independent(model64, x, q, chunk_frames=chunk), expected) < FP64_TOL
-    assert relative_error(refine_independent(model32, x, q, chunk_frames=chunk), expected) < FP32_TOL
+    assert relative_error(refine_independent(model32, x, q, chunk_frames=chunk), expected) < FP32_ITERATIVE_TOL
 
 
 def set_error(a, b):
@@ -98,7 +102,7 @@ def test_independent_other_iteration_counts(small, iterations):
     config = OnlineConfig(iterations=iterations)
     expected = refine_reference(weights.as_dict(), x, q, "independent", iterations=iterations)
     assert relative_error(refine_independent(model64, x, q, config, chunk_frames=10), expected) < FP64_TOL
-    assert relative_error(refine_independent(model32, x, q, config, chunk_frames=10), expected) < FP32_TOL
+    assert relative_error(refine_independent(model32, x, q, config, chunk_frames=10), expected) < FP32_ITERATIVE_TOL
 
 
 def test_released_sequences_side_by_side(small):
