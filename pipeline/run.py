@@ -115,7 +115,8 @@ class Pipeline:
         self.models = os.path.join(self.work, "models")
         self.logs = os.path.join(self.work, "logs")
         self.cpm_weights = args.cpm_weights or defaults["cpm_weights"]
-        self.env = dict(os.environ)
+        # Caffe's INFO lines carry the iterations and losses (progress, loss curves): never filtered out.
+        self.env = dict(os.environ, GLOG_minloglevel="0")
         threads = args.threads or defaults["threads"]
         if threads:
             self.env["OPENBLAS_NUM_THREADS"] = str(threads)

@@ -16,10 +16,10 @@ from caffe.proto import caffe_pb2  # noqa: E402
 
 from conftest import REPO  # noqa: E402
 from faults import venv_env  # noqa: E402
-from official_layouts import write_mpii  # noqa: E402
+from official_layouts import write_h36m_sequence, write_mpii  # noqa: E402
 from pipeline import snapshots  # noqa: E402
 from pose_formats.skeleton import ACTIONS  # noqa: E402
-from test_prepare_h36m import write_tree  # noqa: E402
+from test_prepare_h36m import SEQUENCES, SUBJECTS  # noqa: E402
 from test_prepare_mpii import person  # noqa: E402
 
 ITERATIONS, SNAPSHOT = 60, 10
@@ -120,7 +120,9 @@ def test_paper_configuration_end_to_end_from_official_downloads(tmp_path):
     prepare_mpii.py -> the paper configuration (368x368, full widths, the released nets) for 2 iterations
     per stage -> every result file, the converted weights, the online correction and the table; a rerun
     skips everything."""
-    write_tree(tmp_path / "h36m")
+    for subject in SUBJECTS:   # one clip of 5 kept frames per sequence: 10 test frames per action
+        for name, camera, action in SEQUENCES:
+            write_h36m_sequence(str(tmp_path / "h36m"), subject, name, camera, action, 30)
     rng = np.random.default_rng(0)
     write_mpii(str(tmp_path / "mpii"), [(f"{k}.jpg", True, [1], [person(rng, (160.0, 120.0), 150.0)])
                                         for k in range(4)])
