@@ -28,7 +28,7 @@ STAGES = ("cpm", "bilstm", "addsrr", "finetune_whole", "mask3d")
 # Whose test results give a stage's held-out values, with per-stage tests (tools/train.sh's stages/):
 # bilstm's coarse path is addsrr's; cpm's 2D estimates lie in the results folder itself.
 HELD_OUT_STAGE = {"bilstm": "addsrr", "addsrr": "addsrr", "finetune_whole": "finetune_whole", "mask3d": "mask3d"}
-_ITERATION = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)\s*$")
+ITERATION_LINE = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)\s*$")
 _OUTPUT = re.compile(r"\]\s+Train net output #\d+: (\S+) = (\S+)")
 _NOSPINE = np.array([i for i in range(DIM_2D) if i // 2 != MASK_2D_JOINT])
 # train net output -> (result kind, label columns, values compared)
@@ -44,14 +44,14 @@ def parse_caffe_log(path):
     `caffe train` log; the output lines belong to the iteration line before them."""
     loss, outputs, iteration = {}, {}, None
     for number, line in enumerate(text_lines(path), 1):
-        match = _ITERATION.search(line) or _OUTPUT.search(line)
+        match = ITERATION_LINE.search(line) or _OUTPUT.search(line)
         if match is None:
             continue
         try:
             value = float(match.group(2))
         except ValueError:
             raise ValueError(f"{path}:{number}: loss {match.group(2)!r} is not a number") from None
-        if match.re is _ITERATION:
+        if match.re is ITERATION_LINE:
             iteration = int(match.group(1))
             loss[iteration] = value
         elif iteration is None:

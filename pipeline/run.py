@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 
+from evaluation.loss_curves import ITERATION_LINE
 from pose_formats.atomic import atomic_write
 from pose_formats.listfile import LIST_MPII, LIST_TRAIN
+from pose_formats.per_action import test_list_path
 from pose_formats.skeleton import ACTIONS
 
 from . import snapshots
@@ -109,12 +111,14 @@ class Pipeline:
         defaults = DEFAULTS[args.config]
         self.args = args
         self.config = args.config
-        self.data = repo_path(args.data or defaults["data"])
-        self.work = repo_path(args.work or defaults["work"])
+        # Options are paths from the caller's folder; the defaults are the repo's own folders.
+        self.data = repo_path(args.data) if args.data else defaults["data"]
+        self.work = repo_path(args.work) if args.work else defaults["work"]
         self.prototxt = os.path.join(self.work, "prototxt")
         self.models = os.path.join(self.work, "models")
         self.logs = os.path.join(self.work, "logs")
-        self.cpm_weights = args.cpm_weights or defaults["cpm_weights"]
+        self.cpm_weights = (repo_path(args.cpm_weights) if args.cpm_weights not in (None, "scratch")
+                            else args.cpm_weights or defaults["cpm_weights"])
         # Caffe's INFO lines carry the iterations and losses (progress, loss curves): never filtered out.
         self.env = dict(os.environ, GLOG_minloglevel="0")
         threads = args.threads or defaults["threads"]
@@ -176,12 +180,12 @@ class Pipeline:
 
     # -- data ---------------------------------------------------------------------------------------
     def step_data(self):
-        if self.config == "demo" and not os.path.exists(os.path.join(REPO, self.data, "meta.json")):
+        if self.config == "demo" and not os.path.exists(os.path.join(self.data, "meta.json")):
             self.step(f"generating the synthetic data set in {self.data}")
             self.python("make_synthetic_h36m.py", "--out", self.data)
         needed = {LIST_TRAIN: "tools/prepare_h36m.py", LIST_MPII: "tools/prepare_mpii.py"}
         for name, tool in needed.items():
-            if not os.path.exists(os.path.join(REPO, self.data, name)):
+            if not os.path.exists(os.path.join(self.data, name)):
                 raise PipelineError(f"{os.path.join(self.data, name)} not found: prepare it with {tool} --out "
                                     f"{self.data} (docs/data.md)")
         actions = test_actions(self.data)
@@ -198,7 +202,7 @@ class Pipeline:
         if stage == "cpm":
             if self.cpm_weights == "scratch":
                 return None
-            if not os.path.exists(os.path.join(REPO, self.cpm_weights)):
+            if not os.path.exists(self.cpm_weights):
                 raise PipelineError(f"--cpm-weights {self.cpm_weights} not found: the paper's cpm starts from "
                                     "the MPII-pretrained CPM (pose_iter_320000.caffemodel); give its path, or "
                                     "'scratch'")
@@ -211,7 +215,7 @@ class Pipeline:
         weights = snapshots.final_model(self.models, previous, self.iterations(previous))
         if stage == "addsrr" and "identity_refine" in self.settings["improvements"]:
             init = os.path.join(self.models, "addsrr", "init.caffemodel")
-            if not os.path.exists(os.path.join(REPO, init)):
+            if not os.path.exists(init):
                 self.step("the refine branch's identity start (tools/init_refine.py)")
                 self.python("init_refine.py", weights, "--prototxt",
                             os.path.join(self.prototxt, "addsrr", "train.prototxt"), "--out", init)
@@ -223,8 +227,8 @@ class Pipeline:
         if snapshots.is_done(self.models, stage, total):
             self.step(f"{stage}: done ({snapshots.final_model(self.models, stage, total)}), skipped")
             return
-        os.makedirs(os.path.join(REPO, self.models, stage), exist_ok=True)
-        os.makedirs(os.path.join(REPO, self.logs), exist_ok=True)
+        os.makedirs(os.path.join(self.models, stage), exist_ok=True)
+        os.makedirs(self.logs, exist_ok=True)
         log = os.path.join(self.logs, f"{stage}.log")
         command = ["caffe", "train", "-solver", os.path.join(self.prototxt, stage, "solver.prototxt")]
         env = dict(self.env)
@@ -234,7 +238,7 @@ class Pipeline:
             self.step(f"caffe train {stage}: resuming at iteration {done} of {total} ({state})")
             command += ["-snapshot", state]
             env["HPM_START_ITERATION"] = str(done)
-            keep_log_before(os.path.join(REPO, log), done)
+            keep_log_before(log, done)
         else:
             weights = self.start_weights(stage)
             self.step(f"caffe train {stage} ({total} iterations{', from ' + weights if weights else ''})")
@@ -244,17 +248,15 @@ class Pipeline:
                 self.python("check_weights.py", os.path.join(self.prototxt, stage, "train.prototxt"), weights,
                             *(["--fresh", *fresh] if fresh else []))
                 command += ["-weights", weights]
-            if os.path.exists(os.path.join(REPO, log)):
-                os.unlink(os.path.join(REPO, log))
+            if os.path.exists(log):
+                os.unlink(log)
         if self.args.gpu is not None:
             command += ["-gpu", str(self.args.gpu)]
-        pattern = re.compile(r"solver\.cpp:\d+\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)")
-
         def progress(line):
-            m = pattern.search(line)
+            m = ITERATION_LINE.search(line)
             return m and f"  {stage} iteration {m.group(1)}/{total}  loss {m.group(2)}"
         self.run(command, log=log, filter_line=progress, env=env)
-        snapshots.mark_done(os.path.join(REPO, self.models), stage, total)
+        snapshots.mark_done(self.models, stage, total)
 
     # -- testing and after --------------------------------------------------------------------------
     def test_sets(self):
@@ -309,7 +311,7 @@ class Pipeline:
 
     def step_convert(self):
         out = os.path.join(self.work, "refine.npz")
-        if os.path.exists(os.path.join(REPO, out)):
+        if os.path.exists(out):
             self.step(f"converted weights: done ({out}), skipped")
             return
         self.step(f"converting the refine and projector weights of {self.final_model()}")
@@ -360,7 +362,7 @@ def test_actions(data):
     """Actions whose test list in `data` exists and is not empty (a partial download has fewer)."""
     have = []
     for a in range(1, len(ACTIONS) + 1):
-        path = os.path.join(data, "gt", "test", f"test{a}.txt")
+        path = test_list_path(os.path.join(data, "gt", "test"), a)
         if os.path.exists(path) and os.path.getsize(path) > 0:
             have.append(a)
     return have
