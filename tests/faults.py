@@ -1,7 +1,9 @@
 """Helpers for the fault tests (tests/test_faults_*.py, docs/faults.md): a command run with a full disk
 or with a read-only folder, and the checks every fault must pass (one line, no traceback, no debris)."""
+import fcntl
 import os
 import resource
+import time
 import shutil
 import subprocess
 
@@ -53,3 +55,19 @@ def assert_one_line_error(done, *named):
 def hidden_debris(folder):
     """Temporary files and folders left in `folder` (the lock file is not debris)."""
     return sorted(n for n in os.listdir(folder) if n.startswith(".") and n != ".hpm3d.lock")
+
+
+def wait_until_unlocked(folder, seconds=60):
+    """Wait until no process holds the lock of `folder`: after a SIGKILL of a process group the group
+    leader is reaped first, and its children (which hold the lock too) close it a moment later."""
+    deadline = time.time() + seconds
+    with open(os.path.join(folder, ".hpm3d.lock"), "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                if time.time() > deadline:
+                    raise AssertionError(f"{folder}: still locked {seconds} s after its run was killed")
+                time.sleep(0.1)

@@ -13,7 +13,7 @@ import pytest
 caffe = pytest.importorskip("caffe")
 
 from conftest import REPO  # noqa: E402
-from faults import assert_one_line_error, hidden_debris, run, venv_env  # noqa: E402
+from faults import assert_one_line_error, hidden_debris, run, venv_env, wait_until_unlocked  # noqa: E402
 from pose_formats.results import read_result_csv  # noqa: E402
 
 DEMO_TEST = os.path.join("prototxt", "demo", "test")
@@ -70,6 +70,7 @@ def test_a_killed_run_leaves_the_previous_results_and_its_debris_goes_with_the_n
     time.sleep(3)   # into the first actions
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
+    wait_until_unlocked(out)
     assert (out / "result1_norm.csv").read_text() == "previous\n"
     assert set(os.listdir(out)) - set(hidden_debris(out)) == {".hpm3d.lock", "result1_norm.csv"}
     assert hidden_debris(out)    # the work folder of the killed run
