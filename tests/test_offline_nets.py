@@ -58,12 +58,18 @@ def test_improvements_are_named_options_off_in_the_paper_configuration(tmp_path)
         assert _has_gt3d_copy(Path(REPO, "prototxt", "demo", stage, "train.prototxt"))
     assert 'lr_policy: "fixed"' in Path(REPO, "prototxt", "addsrr", "solver.prototxt").read_text()
     assert 'lr_policy: "poly"' in Path(REPO, "prototxt", "demo", "addsrr", "solver.prototxt").read_text()
+    for stage, demo_rate in (("cpm", "0.0002"), ("bilstm", "0.001")):
+        paper, demo = (Path(REPO, *folder, stage, "solver.prototxt").read_text()
+                       for folder in (("prototxt",), ("prototxt", "demo")))
+        assert 'lr_policy: "fixed"' in paper and "base_lr: 0.0001\n" in paper
+        assert 'lr_policy: "poly"' in demo and f"base_lr: {demo_rate}\n" in demo
 
     run, out = _make_prototxt(tmp_path, "--improvements", "projector_gt3d", "--iterations", "7")
     assert run.returncode == 0, run.stderr
     assert _has_gt3d_copy(out / "addsrr" / "train.prototxt")
     solver = (out / "addsrr" / "solver.prototxt").read_text()
     assert 'lr_policy: "fixed"' in solver and "max_iter: 7" in solver
+    assert all("base_lr: 0.0001\n" in (out / stage / "solver.prototxt").read_text() for stage in ("cpm", "bilstm"))
     assert json.loads((out / "config.json").read_text())["improvements"] == ["projector_gt3d"]
 
 
