@@ -58,11 +58,13 @@ def test_improvements_are_named_options_off_in_the_paper_configuration(tmp_path)
         assert _has_gt3d_copy(Path(REPO, "prototxt", "demo", stage, "train.prototxt"))
     assert 'lr_policy: "fixed"' in Path(REPO, "prototxt", "addsrr", "solver.prototxt").read_text()
     assert 'lr_policy: "poly"' in Path(REPO, "prototxt", "demo", "addsrr", "solver.prototxt").read_text()
-    for stage, demo_rate in (("cpm", "0.0002"), ("bilstm", "0.001")):
+    for stage, paper_rate, demo_rate, demo_policy in (("cpm", "0.0001", "0.0002", "poly"),
+                                                      ("bilstm", "0.0001", "0.001", "poly"),
+                                                      ("finetune_whole", "1e-05", "3e-06", "fixed")):
         paper, demo = (Path(REPO, *folder, stage, "solver.prototxt").read_text()
                        for folder in (("prototxt",), ("prototxt", "demo")))
-        assert 'lr_policy: "fixed"' in paper and "base_lr: 0.0001\n" in paper
-        assert 'lr_policy: "poly"' in demo and f"base_lr: {demo_rate}\n" in demo
+        assert 'lr_policy: "fixed"' in paper and f"base_lr: {paper_rate}\n" in paper
+        assert f'lr_policy: "{demo_policy}"' in demo and f"base_lr: {demo_rate}\n" in demo
 
     run, out = _make_prototxt(tmp_path, "--improvements", "projector_gt3d", "--iterations", "7")
     assert run.returncode == 0, run.stderr

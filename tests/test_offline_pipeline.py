@@ -108,8 +108,12 @@ def check_loss_curves(trained_bilstm, data, results, out):
     np.testing.assert_array_equal([parsed["loss"][i] for i in range(ITERATIONS)], losses)
     assert sorted(parsed["outputs"]) == ["loss_3d", "mpjpe"]
     assert sorted(parsed["outputs"]["loss_3d"]) == list(range(ITERATIONS))
-    # average_loss 1, loss_3d the only weighted output: the total is that iteration's loss_3d
-    np.testing.assert_allclose([parsed["outputs"]["loss_3d"][i] for i in range(ITERATIONS)], losses, rtol=1e-5)
+    # average_loss 1, loss_3d the only weighted output: the total is that iteration's loss_3d, up to
+    # float32 rounding that Caffe's running smoothed loss (smoothed += loss - previous) carries over
+    # from every earlier iteration: at most one float32 epsilon of the largest loss per iteration.
+    drift = ITERATIONS * np.finfo(np.float32).eps * np.abs(losses).max()
+    np.testing.assert_allclose([parsed["outputs"]["loss_3d"][i] for i in range(ITERATIONS)], losses, rtol=1e-5,
+                               atol=drift)
     assert 20 < np.mean(list(parsed["outputs"]["mpjpe"].values())) < 2000
 
     run = _run([sys.executable, "tools/loss_curves.py", log, "--results-dir", str(results),
