@@ -3,13 +3,14 @@ or with a read-only folder, and the checks every fault must pass (one line, no t
 import fcntl
 import os
 import resource
-import time
 import shutil
 import subprocess
+import time
 
 import pytest
 
 from conftest import REPO, VENV
+from pose_formats.atomic import LOCK_NAME
 
 # Written files stop growing here: writes past it fail as on a full disk (Python ignores SIGXFSZ, so
 # the write returns EFBIG instead of killing the process).
@@ -54,14 +55,14 @@ def assert_one_line_error(done, *named):
 
 def hidden_debris(folder):
     """Temporary files and folders left in `folder` (the lock file is not debris)."""
-    return sorted(n for n in os.listdir(folder) if n.startswith(".") and n != ".hpm3d.lock")
+    return sorted(n for n in os.listdir(folder) if n.startswith(".") and n != LOCK_NAME)
 
 
 def wait_until_unlocked(folder, seconds=60):
     """Wait until no process holds the lock of `folder`: after a SIGKILL of a process group the group
     leader is reaped first, and its children (which hold the lock too) close it a moment later."""
     deadline = time.time() + seconds
-    with open(os.path.join(folder, ".hpm3d.lock"), "a") as lock:
+    with open(os.path.join(folder, LOCK_NAME), "a") as lock:
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
