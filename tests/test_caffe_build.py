@@ -117,6 +117,19 @@ def test_caffe_train_weights_flag_starts_from_the_given_model(echo_dir):
             np.testing.assert_array_equal(a.data, b.data)
 
 
+def test_import_caffe_leaves_skimage_and_scipy_ndimage_unloaded_until_used():
+    """tools/caffe_patches/lazy-io-imports.patch: caffe.io imports them where it uses them, so each Caffe
+    process with a Python layer starts without them; resize_image still works on both of its paths."""
+    code = ("import sys, numpy as np, caffe; assert 'skimage' not in sys.modules, 'skimage'; "
+            "assert 'scipy.ndimage' not in sys.modules, 'scipy.ndimage'; "
+            "print(caffe.io.resize_image(np.arange(12.).reshape(2, 2, 3), (4, 4)).shape, "
+            "caffe.io.resize_image(np.ones((2, 2, 2)), (4, 4)).shape)")
+    run = subprocess.run([os.path.join(VENV, "bin", "python"), "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split("\n")[0] == "(4, 4, 3) (4, 4, 2)"
+
+
 def _check_cache(cache):
     return subprocess.run([os.path.join(REPO, "tools", "build_caffe.sh"), "--venv", VENV, "--check"],
                           env={**os.environ, "CAFFE_CACHE": str(cache)}, capture_output=True, text=True)

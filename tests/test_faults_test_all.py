@@ -118,7 +118,7 @@ def test_an_output_folder_with_a_semicolon_works(tiny_dataset, tmp_path):
     out = tmp_path / "a;b"
     filled = tmp_path / "test1.prototxt"
     done = run([sys.executable, "tools/fill_test_prototxt.py", "--data", tiny_dataset,
-                os.path.join(DEMO_TEST, "test_2d.prototxt"), "1", out, filled])
+                os.path.join(DEMO_TEST, "test_2d.prototxt"), "1", out, tmp_path])
     assert done.returncode == 0, done.stderr
     caffe.Net(str(filled), caffe.TEST)       # the result layer opens its file at set-up
     assert os.listdir(out) == ["result1_2d_norm.csv.partial"]

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Fills a per-action test template (prototxt/*/test/test_{3d,2d}.prototxt) for one action: the
+"""Fills a per-action test template (prototxt/*/test/test_{3d,2d}.prototxt) for each given action: the
 action's list file, the batch, the sample count of every result-writing layer and the result paths
-(result<a>_*.csv in the output folder). Edits the net through pycaffe's protobuf classes.
-Prints `<frames> <iterations> <action name>` for tools/test_all.sh."""
+(result<a>_*.csv in the output folder), written as <filled dir>/test<a>.prototxt. Edits the nets
+through pycaffe's protobuf classes. Prints `<action> <frames> <iterations> <action name>` per action
+for tools/test_all.sh, which fills a whole pass in one process (each start imports pycaffe). Writes
+nothing unless every action fills."""
 import argparse
 import json
 import os
@@ -14,6 +16,7 @@ from google.protobuf import text_format
 from caffe_layers.params import split_params
 from caffe_layers.weights_check import parse_net
 from pose_formats.listfile import LABEL_DIM_2D3D, read_list_file
+from pose_formats.per_action import parse_actions
 from pose_formats.skeleton import ACTIONS
 
 DATA_LAYERS = ("ImageDataLstm", "ImageData")
@@ -60,20 +63,21 @@ def fill(template, action, out_dir, batch, data_dir=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("template")
-    parser.add_argument("action", type=int, choices=range(1, 16), metavar="action (1..15)")
-    parser.add_argument("out_dir")
-    parser.add_argument("filled", help="where to write the filled prototxt")
+    parser.add_argument("actions", help="action numbers 1..15, e.g. 3 or 1,4,7-9")
+    parser.add_argument("out_dir", help="where the filled nets write their results")
+    parser.add_argument("filled_dir", help="where to write the filled nets, test<a>.prototxt")
     parser.add_argument("--batch", type=int, default=5)
     parser.add_argument("--data", help="data folder to read instead of the template's (<data>/gt/test/test<a>.txt)")
     args = parser.parse_args()
     try:
-        net, frames, iterations = fill(args.template, args.action, args.out_dir, args.batch, args.data)
+        filled = {a: fill(args.template, a, args.out_dir, args.batch, args.data) for a in parse_actions(args.actions)}
     except (ValueError, KeyError, OSError) as e:
         print(f"fill_test_prototxt.py: {e}", file=sys.stderr)
         return 1
-    with open(args.filled, "w") as f:
-        f.write(text_format.MessageToString(net))
-    print(frames, iterations, ACTIONS[args.action - 1])
+    for action, (net, frames, iterations) in filled.items():
+        with open(os.path.join(args.filled_dir, f"test{action}.prototxt"), "w") as f:
+            f.write(text_format.MessageToString(net))
+        print(action, frames, iterations, ACTIONS[action - 1])
     return 0
 
 

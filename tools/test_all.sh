@@ -59,13 +59,12 @@ trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# fill A: the template filled for action A in $work/test$A.prototxt, its results going to $work;
-# prints `frames iterations name`.
-fill() { "$python" "$here/fill_test_prototxt.py" --batch "$batch" "${data[@]}" "$template" "$1" "$work" \
-           "$work/test$1.prototxt"; }
+# Every action's net filled at once (tools/fill_test_prototxt.py): $work/test<a>.prototxt, results going
+# to $work; `action frames iterations name` per action in $work/actions.txt.
+"$python" "$here/fill_test_prototxt.py" --batch "$batch" "${data[@]}" "$template" "$actions" "$work" "$work" \
+  > "$work/actions.txt" || exit 1
 # Before any test: a model of another stage would leave the layers it lacks at their random start.
 first=${actions%%,*}
-fill "$first" > /dev/null || exit 1
 "$python" "$here/check_weights.py" "$work/test$first.prototxt" "$weights" --phase test --net-name "$template" \
   "${fresh[@]}" || exit 1
 
@@ -73,10 +72,7 @@ fill "$first" > /dev/null || exit 1
 mpjpe() { sed -n "s/^MPJPEEvaluation (result${a}_$1.csv): MPJPE over [0-9]* frames = \([0-9.]*\) mm$/\1/p" "$log"; }
 
 printf '%-7s %-13s %7s %14s %14s\n' action name frames "MPJPE (mm)" "change (mm)"
-for a in ${actions//,/ }; do
-  # A failed fill stops here (a process substitution would hide its exit status from set -e).
-  info=$(fill "$a") || exit 1
-  read -r frames iterations name <<< "$info"
+while read -r a frames iterations name <&3; do
   log=$work/test$a.log
   if ! caffe test -model "$work/test$a.prototxt" -weights "$weights" -iterations "$iterations" "${gpu[@]}" \
        > "$log" 2>&1; then
@@ -88,5 +84,5 @@ for a in ${actions//,/ }; do
   fi
   coarse=$(mpjpe unnorm) change=$(mpjpe change_unnorm)
   printf '%-7s %-13s %7s %14s %14s\n' "$a" "$name" "$frames" "${coarse:--}" "${change:--}"
-done
+done 3< "$work/actions.txt"
 mv -f "$work"/result*.csv "$out"/
