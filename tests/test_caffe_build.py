@@ -130,6 +130,28 @@ def test_import_caffe_leaves_skimage_and_scipy_ndimage_unloaded_until_used():
     assert run.stdout.split("\n")[0] == "(4, 4, 3) (4, 4, 2)"
 
 
+def _openblas_cores(command):
+    """The kernels ("Core: X") Debian's OpenBLAS (and numpy's) report loading in `command`, run without
+    OPENBLAS_CORETYPE in its environment."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    run = subprocess.run(command, env={**env, "OPENBLAS_VERBOSE": "2"}, capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return set(re.findall(r"^Core: (\w+)$", run.stdout + run.stderr, re.M))
+
+
+def test_caffe_and_pycaffe_ask_openblas_for_the_haswell_kernels_where_the_cpu_has_them():
+    """tools/build_caffe.sh: Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs newer than
+    itself; the venv's `caffe` and Python pick the AVX2/FMA ones on every CPU that has those."""
+    flags = set(re.search(r"^flags\s*:(.*)$", open("/proc/cpuinfo").read(), re.M).group(1).split())
+    cli = _openblas_cores([os.path.join(VENV, "bin", "caffe"), "--version"])
+    python = _openblas_cores([os.path.join(VENV, "bin", "python"), "-c", "import caffe"])
+    if {"avx2", "fma"} <= flags:
+        assert cli == python == {"Haswell"}
+    else:   # OpenBLAS's own choice, as the bare binary makes it
+        assert cli == _openblas_cores([os.path.join(caffe_build_dir(), "bin", "caffe.bin"), "--version"])
+
+
 def _check_cache(cache):
     return subprocess.run([os.path.join(REPO, "tools", "build_caffe.sh"), "--venv", VENV, "--check"],
                           env={**os.environ, "CAFFE_CACHE": str(cache)}, capture_output=True, text=True)
