@@ -21,20 +21,44 @@ from pose_formats.listfile import LIST_MPII as MPII_LIST, LIST_TRAIN as TRAIN_LI
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Adam's base rate per stage, the same for the paper and the demo (cpm as the released cpm solver; a
+# tenfold rate let the demo's from-scratch cpm collapse to one constant pose: every conv4_7 unit dead).
+BASE_LR = {"cpm": 1e-4, "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetune_whole": 1e-5}
+# Improvements of a stage's Adam rate: (name, factor on its base rate, whether it falls linearly to 0).
+# A short schedule at the released fixed rate ends wherever the last clips left it (the demo's coarse 3D
+# moved by 24 mm between two bilstm snapshots 500 iterations apart); a higher rate that falls to 0 learns
+# faster and, given iterations enough, ends settled. finetune_whole moves every weight, the backbone's
+# too, on 8-frame batches: at the released rate its 200 demo steps left both poses worse than addsrr's.
+RATE_IMPROVEMENTS = {"addsrr": ("falling_addsrr_rate", 1, True), "cpm": ("falling_cpm_rate", 2, True),
+                     "bilstm": ("falling_bilstm_rate", 10, True),
+                     "finetune_whole": ("low_finetune_whole_rate", 0.3, False)}
+
+
+def rate_description(stage):
+    """What a rate improvement of RATE_IMPROVEMENTS does, in words, with its rates."""
+    _, factor, falls = RATE_IMPROVEMENTS[stage]
+    base, short = BASE_LR[stage], lambda rate: f"{rate:.0e}".replace("e-0", "e-")
+    if not falls:
+        return f"{stage}'s Adam rate is {short(base * factor)} instead of the released {short(base)}"
+    if factor == 1:
+        return f"{stage}'s Adam rate ({short(base)}) falls linearly to 0 (poly, power 1) instead of staying fixed"
+    return (f"{stage}'s Adam rate starts at {short(base * factor)} ({factor}x the released, fixed {short(base)}) "
+            "and falls linearly to 0 (poly, power 1)")
+
+
 # Our improvements over the released training, each a named option (off in the paper configuration,
-# which is the released nets; docs/networks.md, "Improvements"). make_prototxt applies the first two; the
-# pipeline (tools/train.sh) the third, reading it from the config.json written beside the nets.
+# which is the released nets; docs/networks.md, "Improvements"). make_prototxt applies all but
+# identity_refine, which the pipeline (tools/train.sh) applies, reading it from the config.json written
+# beside the nets.
 IMPROVEMENTS = {
     "projector_gt3d": "the 3D-to-2D stages also train the projector on the ground-truth 3D pose, through a "
                       "weight-sharing copy (project_*_gt3d) with its own Euclidean 2D loss",
-    "falling_addsrr_rate": "addsrr's Adam rate falls linearly to 0 (poly, power 1) instead of staying fixed",
+    "falling_addsrr_rate": rate_description("addsrr"),
     "identity_refine": "addsrr's refine branch starts as the identity map of the coarse pose "
                        "(tools/init_refine.py) instead of Xavier",
-    "falling_cpm_rate": "cpm's Adam rate starts at twice the released rate (2e-4) and falls linearly to 0 "
-                        "(poly, power 1) instead of staying fixed at 1e-4",
-    "falling_bilstm_rate": "bilstm's Adam rate starts at ten times the released rate (1e-3) and falls "
-                           "linearly to 0 (poly, power 1) instead of staying fixed at 1e-4",
-    "low_finetune_whole_rate": "finetune_whole's Adam rate is 3e-6 instead of the released 1e-5",
+    "falling_cpm_rate": rate_description("cpm"),
+    "falling_bilstm_rate": rate_description("bilstm"),
+    "low_finetune_whole_rate": rate_description("finetune_whole"),
 }
 
 CONFIGS = {
@@ -351,19 +375,6 @@ STAGES = {
     "finetune_whole": lambda c: addsrr_net(c, "finetune_whole"),
     "mask3d": lambda c: addsrr_net(c, "mask3d"),
 }
-
-
-# Adam's base rate per stage, the same for the paper and the demo (cpm as the released cpm solver; a
-# tenfold rate let the demo's from-scratch cpm collapse to one constant pose: every conv4_7 unit dead).
-BASE_LR = {"cpm": 1e-4, "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetune_whole": 1e-5}
-# Improvements of a stage's Adam rate: (name, factor on its base rate, whether it falls linearly to 0).
-# A short schedule at the released fixed rate ends wherever the last clips left it (the demo's coarse 3D
-# moved by 24 mm between two bilstm snapshots 500 iterations apart); a higher rate that falls to 0 learns
-# faster and ends settled. finetune_whole moves every weight, the backbone's too, on 8-frame batches: at
-# the released rate its 200 demo steps left both poses worse than addsrr's.
-RATE_IMPROVEMENTS = {"addsrr": ("falling_addsrr_rate", 1, True), "cpm": ("falling_cpm_rate", 2, True),
-                     "bilstm": ("falling_bilstm_rate", 10, True),
-                     "finetune_whole": ("low_finetune_whole_rate", 0.3, False)}
 
 
 def solver(config, stage):
