@@ -28,10 +28,12 @@ def format_json(params):
     return json.dumps(params, sort_keys=True)
 
 
-def fill(template, action, out_dir, batch, data_dir=None):
+def fill(template, template_net, action, out_dir, batch, data_dir=None):
+    """(filled net, frames, iterations) of one action; `template_net` is parse_net(template), left as it is."""
     if batch < 1:
         raise ValueError(f"batch {batch}: must be a positive number of frames")
-    net = parse_net(template)
+    net = type(template_net)()
+    net.CopyFrom(template_net)
     data_layers = [l for l in net.layer if l.type == "Python" and l.python_param.layer in DATA_LAYERS]
     if len(data_layers) != 1:
         raise ValueError(f"{template}: expected one data layer, found {len(data_layers)}")
@@ -70,7 +72,9 @@ def main():
     parser.add_argument("--data", help="data folder to read instead of the template's (<data>/gt/test/test<a>.txt)")
     args = parser.parse_args()
     try:
-        filled = {a: fill(args.template, a, args.out_dir, args.batch, args.data) for a in parse_actions(args.actions)}
+        template_net = parse_net(args.template)
+        filled = {a: fill(args.template, template_net, a, args.out_dir, args.batch, args.data)
+                  for a in parse_actions(args.actions)}
     except (ValueError, KeyError, OSError) as e:
         print(f"fill_test_prototxt.py: {e}", file=sys.stderr)
         return 1
