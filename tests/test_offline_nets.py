@@ -58,8 +58,8 @@ def test_improvements_are_named_options_off_in_the_paper_configuration(tmp_path)
         assert _has_gt3d_copy(Path(REPO, "prototxt", "demo", stage, "train.prototxt"))
     assert 'lr_policy: "fixed"' in Path(REPO, "prototxt", "addsrr", "solver.prototxt").read_text()
     assert 'lr_policy: "poly"' in Path(REPO, "prototxt", "demo", "addsrr", "solver.prototxt").read_text()
-    for stage, paper_rate, demo_rate, demo_policy in (("cpm", "0.0001", "0.0002", "poly"),
-                                                      ("bilstm", "0.0001", "0.001", "poly"),
+    for stage, paper_rate, demo_rate, demo_policy in (("cpm", "0.0001", "0.0004", "poly"),
+                                                      ("bilstm", "0.0001", "0.0005", "poly"),
                                                       ("finetune_whole", "1e-05", "3e-06", "fixed")):
         paper, demo = (Path(REPO, *folder, stage, "solver.prototxt").read_text()
                        for folder in (("prototxt",), ("prototxt", "demo")))

@@ -29,8 +29,8 @@ BASE_LR = {"cpm": 1e-4, "bilstm": 1e-4, "addsrr": 1e-4, "mask3d": 1e-5, "finetun
 # moved by 24 mm between two bilstm snapshots 500 iterations apart); a higher rate that falls to 0 learns
 # faster and, given iterations enough, ends settled. finetune_whole moves every weight, the backbone's
 # too, on 8-frame batches: at the released rate its 200 demo steps left both poses worse than addsrr's.
-RATE_IMPROVEMENTS = {"addsrr": ("falling_addsrr_rate", 1, True), "cpm": ("falling_cpm_rate", 2, True),
-                     "bilstm": ("falling_bilstm_rate", 10, True),
+RATE_IMPROVEMENTS = {"addsrr": ("falling_addsrr_rate", 1, True), "cpm": ("falling_cpm_rate", 4, True),
+                     "bilstm": ("falling_bilstm_rate", 5, True),
                      "finetune_whole": ("low_finetune_whole_rate", 0.3, False)}
 
 
