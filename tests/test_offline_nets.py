@@ -60,7 +60,7 @@ def test_improvements_are_named_options_off_in_the_paper_configuration(tmp_path)
     assert 'lr_policy: "poly"' in Path(REPO, "prototxt", "demo", "addsrr", "solver.prototxt").read_text()
     for stage, paper_rate, demo_rate, demo_policy in (("cpm", "0.0001", "0.0004", "poly"),
                                                       ("bilstm", "0.0001", "0.0005", "poly"),
-                                                      ("finetune_whole", "1e-05", "3e-06", "fixed")):
+                                                      ("finetune_whole", "1e-05", "1e-06", "fixed")):
         paper, demo = (Path(REPO, *folder, stage, "solver.prototxt").read_text()
                        for folder in (("prototxt",), ("prototxt", "demo")))
         assert 'lr_policy: "fixed"' in paper and f"base_lr: {paper_rate}\n" in paper
