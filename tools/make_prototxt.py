@@ -73,7 +73,7 @@ CONFIGS = {
     # stage learns the 2D backbone from scratch, which bilstm then freezes. Snapshots let a killed
     # `make demo` resume.
     "demo": dict(folder="prototxt/demo", side=96, width_div=4, data="data/synthetic", models="models/demo",
-                 iters=dict(cpm=1500, bilstm=4000, addsrr=1000, finetune_whole=200, mask3d=200),
+                 iters=dict(cpm=1500, bilstm=5000, addsrr=1000, finetune_whole=200, mask3d=200),
                  snapshot=250, display=50, solver_mode="CPU", improvements=tuple(IMPROVEMENTS)),
 }
 
