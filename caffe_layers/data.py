@@ -1,12 +1,13 @@
-"""Data layers: ImageDataLstm (2D+3D clips from a list file) and ImageData (multi-label 2D-only
-frames, MPII-style). Images and labels are prepared ahead by pose_formats.image_batches so Caffe does
-not wait on disk; the layer only copies ready batches into its tops."""
+"""Data layers: ImageDataLstm (2D+3D clips from a list file), ImageData (multi-label 2D-only
+frames, MPII-style) and ListLabels (a list file's labels without its images). Images and labels are
+prepared ahead by pose_formats.image_batches so Caffe does not wait on disk; the layer only copies
+ready batches into its tops."""
 import os
 
 import caffe
 
-from pose_formats.image_batches import ListFileBatches
-from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D
+from pose_formats.image_batches import BatchSampler, ListFileBatches
+from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D, parse_list_file
 
 from .params import REQUIRED, parse_params
 from .resume import start_iteration
@@ -67,3 +68,36 @@ class ImageData(ImageDataLstm):
     """The released multi-label ImageData for 2D-only lists: path + 32 2D values + clip marker."""
 
     default_label_dim = LABEL_DIM_2D
+
+
+class ListLabels(caffe.Layer):
+    """Top: label (N x label_dim), the frames of a list file in an order reshuffled at every pass and
+    no image read: what a net fed only poses needs (the fitted_projector stage: 3D pose -> 2D pose)."""
+
+    _schema = {"source": (str, REQUIRED), "batch_size": (int, 64), "label_dim": (int, LABEL_DIM_2D3D),
+               "seed": (int, 0)}
+
+    def setup(self, bottom, top):
+        name = self.__class__.__name__
+        p = parse_params(name, self.param_str, self._schema)
+        if len(bottom) != 0 or len(top) != 1:
+            raise ValueError(f"layer {name}: needs no bottom and 1 top (label)")
+        for key in ("batch_size", "label_dim"):
+            if p[key] < 1:
+                raise ValueError(f"layer {name}: param '{key}' must be positive, got {p[key]}")
+        if not os.path.isfile(p["source"]):
+            raise ValueError(f"layer {name}: param 'source': list file {p['source']!r} not found "
+                             f"(working directory {os.getcwd()})")
+        self.labels = parse_list_file(p["source"], p["label_dim"]).labels
+        self.sampler = BatchSampler(len(self.labels), p["batch_size"], shuffle_lines=True, seed=p["seed"])
+        self.sampler.skip(start_iteration(self))
+        top[0].reshape(p["batch_size"], p["label_dim"])
+
+    def reshape(self, bottom, top):
+        pass
+
+    def forward(self, bottom, top):
+        top[0].data[...] = self.labels[self.sampler.next_batch()[0]]
+
+    def backward(self, top, propagate_down, bottom):
+        pass

@@ -18,7 +18,7 @@ from pose_formats.skeleton import ACTIONS
 
 from .diagnostics import action_diagnostics, fallback_sweep, format_diagnostics, summarize
 from .figures import action_figure, write_png
-from .loss_curves import HELD_OUT_STAGE, STAGES, format_curves, stage_curves
+from .loss_curves import HELD_OUT_STAGE, NO_HELD_OUT, STAGES, format_curves, stage_curves
 from .reference import References, format_reference
 from .tables import evaluate_action, format_ablation, mean_row, missing_rows, sources, write_table
 
@@ -115,7 +115,8 @@ def _run(args, out):
             if not os.path.exists(log):
                 print(f"loss curve {stage}: no {log}, left out", file=out)
                 continue
-            held_out = (os.path.join(args.stages, HELD_OUT_STAGE[stage]) if args.stages and stage in HELD_OUT_STAGE
+            held_out = (None if stage in NO_HELD_OUT else
+                        os.path.join(args.stages, HELD_OUT_STAGE[stage]) if args.stages and stage in HELD_OUT_STAGE
                         else args.results_dir)
             report["loss_curves"][stage] = stage_curves(log, stage, held_out, tests, max_min.range,
                                                         os.path.join(out_dir, "figures", f"loss_{stage}.png"))

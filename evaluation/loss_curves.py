@@ -24,9 +24,12 @@ from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT
 
 from .figures import write_png
 
-STAGES = ("cpm", "bilstm", "addsrr", "finetune_whole", "mask3d")
+STAGES = ("cpm", "bilstm", "projector", "addsrr", "finetune_whole", "mask3d")   # as tools/train.sh runs them
 # Whose test results give a stage's held-out values, with per-stage tests (tools/train.sh's stages/):
-# bilstm's coarse path is addsrr's; cpm's 2D estimates lie in the results folder itself.
+# bilstm's coarse path is addsrr's; cpm's 2D estimates lie in the results folder itself. The projector
+# stage (fitted_projector) has none: addsrr trains its weights on, and the diagnostics give the final
+# projector's error from the ground-truth 3D pose.
+NO_HELD_OUT = ("projector",)
 HELD_OUT_STAGE = {"bilstm": "addsrr", "addsrr": "addsrr", "finetune_whole": "finetune_whole", "mask3d": "mask3d"}
 ITERATION_LINE = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)\s*$")
 _OUTPUT = re.compile(r"\]\s+Train net output #\d+: (\S+) = (\S+)")

@@ -50,8 +50,10 @@ STEP_HELP = {
     "cpm": "2D pose net, from --cpm-weights (paper: the MPII-pretrained pose_iter_320000) or from scratch "
            "-> <work>/models/cpm/",
     "bilstm": "2D-to-3D, from cpm's final snapshot -> <work>/models/bilstm/",
-    "addsrr": "3D-to-2D, from bilstm's (with identity_refine via tools/init_refine.py: "
-              "<work>/models/addsrr/init.caffemodel) -> <work>/models/addsrr/",
+    "addsrr": "3D-to-2D, from bilstm's (with identity_refine or fitted_projector via tools/init_refine.py: "
+              "<work>/models/addsrr/init.caffemodel; fitted_projector first trains the projector stage, "
+              "the projector alone on the training frames' 3D -> 2D pose pairs -> <work>/models/projector/) "
+              "-> <work>/models/addsrr/",
     "finetune_whole": "everything, from addsrr's -> <work>/models/finetune_whole/",
     "mask3d": "joint-masked 3D, from finetune_whole's -> <work>/models/mask3d/ (the final model)",
     "test": "tools/test_all.sh per action: each 3D stage's model -> <work>/stages/<stage>/, the final "
@@ -199,6 +201,8 @@ class Pipeline:
     # -- training -----------------------------------------------------------------------------------
     def start_weights(self, stage):
         """The caffemodel a stage starts from, or None (from scratch)."""
+        if stage == "projector":   # fitted_projector's own stage: the projector alone, from its fillers
+            return None
         if stage == "cpm":
             if self.cpm_weights == "scratch":
                 return None
@@ -213,14 +217,29 @@ class Pipeline:
                                 f"({snapshots.final_model(self.models, previous, self.iterations(previous))}); "
                                 f"run from {previous}")
         weights = snapshots.final_model(self.models, previous, self.iterations(previous))
-        if stage == "addsrr" and "identity_refine" in self.settings["improvements"]:
-            init = os.path.join(self.models, "addsrr", "init.caffemodel")
-            if not os.path.exists(init):
-                self.step("the refine branch's identity start (tools/init_refine.py)")
-                self.python("init_refine.py", weights, "--prototxt",
-                            os.path.join(self.prototxt, "addsrr", "train.prototxt"), "--out", init)
-            weights = init
-        return weights
+        return self.addsrr_start(weights) if stage == "addsrr" else weights
+
+    def addsrr_start(self, bilstm_model):
+        """addsrr's start: bilstm's model, or with identity_refine / fitted_projector the one
+        tools/init_refine.py writes from it (fitted_projector: after the projector stage)."""
+        improvements = set(self.settings["improvements"])
+        if not improvements & {"identity_refine", "fitted_projector"}:
+            return bilstm_model
+        init = os.path.join(self.models, "addsrr", "init.caffemodel")
+        if os.path.exists(init):
+            return init
+        command = [bilstm_model, "--prototxt", os.path.join(self.prototxt, "addsrr", "train.prototxt"), "--out", init]
+        if "identity_refine" not in improvements:
+            command += ["--refine", "fillers"]
+        if "fitted_projector" in improvements:
+            self.train("projector")
+            command += ["--projector", snapshots.final_model(self.models, "projector", self.iterations("projector"))]
+        self.step("addsrr's start (tools/init_refine.py): "
+                  + " and ".join(what for improvement, what in (("identity_refine", "the refine branch's identity"),
+                                                                ("fitted_projector", "the fitted projector"))
+                                 if improvement in improvements))
+        self.python("init_refine.py", *command)
+        return init
 
     def train(self, stage):
         total = self.iterations(stage)

@@ -78,3 +78,44 @@ def test_bad_caffemodel_names_the_file(tmp_path, trained, capsys):
     assert init_refine.main([str(bad), "--prototxt", str(prototxt), "--out", str(out)]) == 2
     assert f"{bad}: not a readable caffemodel" in capsys.readouterr().err
     assert not out.exists()
+
+
+def projector_net_text():
+    """The refine net plus the projector layers init_refine carries over with --projector."""
+    ip = lambda name, bottom, n: (f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
+                                  f'inner_product_param {{ num_output: {n} weight_filler {{ type: "xavier" }} }} }}\n')
+    return (refine_net_text() + ip("project_1", "change", 16) + ip("project_2", "project_1", 16)
+            + ip("project_3", "project_2", 16) + ip("project_2d", "project_3", 32))
+
+
+def test_projector_comes_from_the_projector_model(tmp_path, trained):
+    """--projector: project_* from the projector stage's model, every other layer from the trained one;
+    --refine fillers leaves the refine branch as the trained model has it (bilstm's has none: addsrr's fillers)."""
+    model, _, fc_weights = trained
+    trained_change = caffe.Net(str(trained[1]), str(model), caffe.TEST).params["change"][0].data.copy()
+    addsrr = make_net(tmp_path, projector_net_text(), caffe.TEST, name="addsrr.prototxt")
+    projector = tmp_path / "projector.caffemodel"
+    addsrr.save(str(projector))    # its project_* are the fitted ones; its fc and refine layers must not be used
+    for refine in ("identity", "fillers"):
+        out = tmp_path / f"init_{refine}.caffemodel"
+        assert init_refine.main([str(model), "--prototxt", str(tmp_path / "addsrr.prototxt"), "--out", str(out),
+                                 "--projector", str(projector), "--refine", refine]) == 0
+        net = caffe.Net(str(tmp_path / "addsrr.prototxt"), str(out), caffe.TEST)
+        for name in init_refine.PROJECTOR_LAYERS:
+            for got, expected in zip(net.params[name], addsrr.params[name]):
+                np.testing.assert_array_equal(got.data, expected.data)
+        np.testing.assert_array_equal(net.params["fc"][0].data, fc_weights)
+        identity = np.count_nonzero(net.params["change"][0].data[:, 96:]) == 0
+        assert identity == (refine == "identity")
+        assert np.array_equal(net.params["change"][0].data, trained_change) == (refine == "fillers")
+
+
+def test_projector_model_without_the_projector_is_refused(tmp_path, trained, capsys):
+    model, prototxt, _ = trained
+    make_net(tmp_path, projector_net_text(), caffe.TEST, name="addsrr.prototxt")
+    out = tmp_path / "init.caffemodel"
+    assert init_refine.main([str(model), "--prototxt", str(tmp_path / "addsrr.prototxt"), "--out", str(out),
+                             "--projector", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert f"{model}: no layer(s) project_1, project_2, project_3, project_2d" in err
+    assert not out.exists()

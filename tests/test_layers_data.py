@@ -1,4 +1,5 @@
-"""ImageDataLstm and ImageData inside real Caffe nets, on images the test writes with OpenCV."""
+"""ImageDataLstm and ImageData inside real Caffe nets, on images the test writes with OpenCV; ListLabels, the
+same lists without their images."""
 import time
 
 import cv2
@@ -114,3 +115,39 @@ def test_unknown_and_ill_typed_params_name_the_key(listed_images):
         _data_net(tmp_path, "batchsize: 5")
     with pytest.raises(Exception, match="layer 'ImageDataLstm': param 'batch_size' must be int"):
         _data_net(tmp_path, "batch_size: five")
+
+
+def _labels_net(tmp_path, params):
+    text = python_layer("labels", "caffe_layers.data", "ListLabels", [], ["label"],
+                        param_str=f"source: {tmp_path / 'list.txt'}; {params}")
+    return make_net(tmp_path, text, caffe.TRAIN, name=f"labels_{abs(hash(params))}.prototxt")
+
+
+def test_list_labels_reads_every_line_once_a_pass_and_no_image(listed_images):
+    tmp_path, _, labels = listed_images
+    for image in (tmp_path / "img").iterdir():
+        image.unlink()                       # a label-only layer never opens them
+    net = _labels_net(tmp_path, "batch_size: 4; seed: 2")
+    passes = [np.concatenate([net.forward()["label"].copy() for _ in range(N_LINES // 4)]) for _ in range(2)]
+    for got in passes:
+        order = [int(np.flatnonzero(np.all(labels == row, axis=1))[0]) for row in got]
+        assert sorted(order) == list(range(N_LINES))          # a permutation of the list
+    assert not np.array_equal(passes[0], passes[1])           # reshuffled at the wrap
+    assert not np.array_equal(passes[0], labels)
+
+
+def test_list_labels_resumes_its_sequence(listed_images, monkeypatch):
+    """A resumed run (HPM_START_ITERATION, set by tools/train.sh) draws what the uninterrupted run drew there."""
+    tmp_path, _, _ = listed_images
+    whole = _labels_net(tmp_path, "batch_size: 5; seed: 4")
+    drawn = [whole.forward()["label"].copy() for _ in range(7)]
+    monkeypatch.setenv("HPM_START_ITERATION", "4")
+    resumed = _labels_net(tmp_path, "batch_size: 5; seed: 4")
+    for expected in drawn[4:]:
+        np.testing.assert_array_equal(resumed.forward()["label"], expected)
+
+
+def test_list_labels_bad_source_names_it(tmp_path):
+    with pytest.raises(Exception, match="layer ListLabels: param 'source': list file .*nowhere.txt' not found"):
+        make_net(tmp_path, python_layer("labels", "caffe_layers.data", "ListLabels", [], ["label"],
+                                        param_str=f"source: {tmp_path / 'nowhere.txt'}"), caffe.TRAIN)

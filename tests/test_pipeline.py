@@ -102,6 +102,22 @@ def test_a_finished_run_is_skipped_and_other_settings_are_refused(uninterrupted,
     assert "holds nets made with other settings" in other.stderr and f"-> {{'cpm': {ITERATIONS + 1}" in other.stderr
 
 
+def test_addsrr_starts_from_the_fitted_projector(uninterrupted):
+    """fitted_projector (a demo improvement): the projector stage trains before addsrr, and addsrr's
+    start holds its projector, bilstm's other layers and the identity refine branch."""
+    init = weights(uninterrupted / "models" / "addsrr" / "init.caffemodel")
+    projector, bilstm = weights(final_model(uninterrupted, "projector")), weights(final_model(uninterrupted, "bilstm"))
+    assert set(projector) == {"project_1", "project_2", "project_3", "project_2d"}
+    for name, blobs in projector.items():
+        for got, expected in zip(init[name], blobs):
+            np.testing.assert_array_equal(got, expected)
+    for name, blobs in bilstm.items():
+        for got, expected in zip(init[name], blobs):
+            np.testing.assert_array_equal(got, expected)
+    assert set(init) == set(bilstm) | set(projector) | {"change_tmp", "change"}
+    assert "Optimization Done" in (uninterrupted / "logs" / "projector.log").read_text()
+
+
 def test_a_stage_does_not_start_from_a_model_of_another_stage(uninterrupted, tiny_dataset, tmp_path):
     """bilstm's weights put where addsrr's belong: finetune_whole refuses them before caffe train."""
     work = tmp_path / "wrong"
@@ -139,6 +155,7 @@ def test_paper_configuration_end_to_end_from_official_downloads(tmp_path):
     assert f"test frames of 2 of 15 actions; missing: 2 {ACTIONS[1]}" in run.stdout
     config = json.loads((work / "prototxt" / "config.json").read_text())
     assert config["side"] == 368 and config["improvements"] == []
+    assert not (work / "models" / "projector").exists()   # fitted_projector is the demo's, not the paper's
     for stage in ("addsrr", "finetune_whole", "mask3d"):
         for a in present:
             for kind in ("norm", "unnorm", "change_norm", "change_unnorm", "project_2d_norm"):

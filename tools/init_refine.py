@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the weights the 3D-to-2D stage (addsrr) starts from: every layer of a trained model (the
 bilstm stage's) plus the refine branch change_tmp -> ReLU -> change set to the identity map, so that
-`change` starts equal to the coarse pose and training adds corrections to it.
+`change` starts equal to the coarse pose and training adds corrections to it; with --projector, the
+projector (project_1..3, project_2d) taken from the projector stage's model (fitted_projector).
 
 The released run starts the branch from Caffe's Xavier filler, a random map of the coarse pose that
 the branch must first unlearn; on the demo it never caught up in the iterations there are (docs/networks.md,
@@ -16,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 import numpy as np  # noqa: E402
+from caffe.proto import caffe_pb2  # noqa: E402
 from caffe_layers.weights_check import check_weights, parse_net, read_model  # noqa: E402
 from online.weights import LAYERS  # noqa: E402
 from pose_formats.atomic import atomic_write, check_writable  # noqa: E402
@@ -54,22 +56,44 @@ def identity_refine(hidden, seed):
     return w0, np.zeros(hidden), w00, np.zeros(DIM_3D)
 
 
-def with_identity_refine(model_path, hidden, seed):
-    """The model at model_path (NetParameter) with its refine layers replaced by the identity start."""
-    model = read_model(model_path)
+def read_layer_model(path):
+    model = read_model(path)
     if model.layers:
-        raise ValueError(f"{model_path}: a V1-format caffemodel; upgrade it with Caffe's upgrade_net_proto_binary")
-    kept = [l for l in model.layer if l.name not in REFINE_LAYERS]
+        raise ValueError(f"{path}: a V1-format caffemodel; upgrade it with Caffe's upgrade_net_proto_binary")
+    return model
+
+
+def replace_layers(model, layers):
+    """`model` (NetParameter) with `layers` (LayerParameter) in place of its layers of the same names."""
+    names = {layer.name for layer in layers}
+    kept = [l for l in model.layer if l.name not in names]
     del model.layer[:]
     model.layer.extend(kept)
+    model.layer.extend(layers)
+    return model
+
+
+def identity_layers(hidden, seed):
+    """change_tmp and change as LayerParameters holding the identity start."""
+    layers = []
     w0, b0, w00, b00 = identity_refine(hidden, seed)
     for name, arrays in zip(REFINE_LAYERS, ((w0, b0), (w00, b00))):
-        layer = model.layer.add(name=name, type="InnerProduct")
+        layer = caffe_pb2.LayerParameter(name=name, type="InnerProduct")
         for a in arrays:
             blob = layer.blobs.add()
             blob.shape.dim.extend(a.shape)
             blob.data.extend(a.astype(np.float32).ravel())
-    return model
+        layers.append(layer)
+    return layers
+
+
+def projector_layers(path):
+    """The projector's layers of the projector stage's model at `path`, every one required."""
+    found = {l.name: l for l in read_layer_model(path).layer if l.name in PROJECTOR_LAYERS}
+    missing = [name for name in PROJECTOR_LAYERS if name not in found]
+    if missing:
+        raise ValueError(f"{path}: no layer(s) {', '.join(missing)} (--projector takes the projector stage's model)")
+    return [found[name] for name in PROJECTOR_LAYERS]
 
 
 def build_parser():
@@ -78,6 +102,12 @@ def build_parser():
     parser.add_argument("--prototxt", required=True,
                         help="the addsrr net (its change_tmp width), e.g. prototxt/demo/addsrr/train.prototxt")
     parser.add_argument("--out", required=True, help="the caffemodel to write (for caffe train -weights)")
+    parser.add_argument("--refine", choices=("identity", "fillers"), default="identity",
+                        help="identity: the refine branch starts as the identity map (identity_refine, the "
+                             "default); fillers: it is left out, so addsrr starts it from its fillers as released")
+    parser.add_argument("--projector", metavar="CAFFEMODEL",
+                        help="the projector stage's final model: addsrr's projector starts from its layers "
+                             "(fitted_projector) instead of from the fillers")
     parser.add_argument("--seed", type=int, default=1, help="seed of the silent units' Xavier start (default 1)")
     parser.add_argument("--fresh", nargs="*", default=list(PROJECTOR_LAYERS), metavar="LAYER",
                         help="layers of the net that start from their fillers, all others must come from the model "
@@ -88,13 +118,20 @@ def build_parser():
 def run(args):
     hidden = refine_width(args.prototxt)
     check_writable(os.path.dirname(os.path.abspath(args.out)))
-    model = with_identity_refine(args.caffemodel, hidden, args.seed)
+    model, written = read_layer_model(args.caffemodel), []
+    if args.refine == "identity":
+        written += identity_layers(hidden, args.seed)
+    if args.projector:
+        written += projector_layers(args.projector)
+    replace_layers(model, written)
     # a model of another stage would leave the layers it lacks at their random start in addsrr
-    check_weights(args.prototxt, args.caffemodel, [name for name in args.fresh if name not in REFINE_LAYERS],
-                  model=model)
+    names = [layer.name for layer in written]
+    check_weights(args.prototxt, args.caffemodel, [name for name in args.fresh if name not in names], model=model)
     with atomic_write(args.out, "wb") as f:
         f.write(model.SerializeToString())
-    print(f"wrote {args.out}: {args.caffemodel} with an identity refine branch ({hidden} hidden units)")
+    parts = ([f"an identity refine branch ({hidden} hidden units)"] if args.refine == "identity" else []) + \
+            ([f"the projector of {args.projector}"] if args.projector else [])
+    print(f"wrote {args.out}: {args.caffemodel} with {' and '.join(parts) or 'nothing replaced'}")
 
 
 def main(argv=None):
