@@ -58,29 +58,34 @@ def without_gt3d_projector(net):
     net.layer.extend(kept)
 
 
-def with_released_mask3d_cut(net):
-    """The demo's mask3d with the released gradient cut above the backbone instead of at the prediction
-    (docs/networks.md: the frozen_coarse_mask3d improvement)."""
+# The released gradient cuts that our frozen_coarse_* improvements move to the prediction: mask3d's
+# above the backbone; finetune_whole has none (it trains every layer).
+RELEASED_CUT = {"mask3d": "special_conv_1", "finetune_whole": None}
+
+
+def with_released_cut(net, stage):
+    """The demo's net of `stage` with the released gradient cut instead of the one at the prediction
+    (docs/networks.md: the frozen_coarse_mask3d and frozen_coarse_finetune_whole improvements)."""
     for layer in net.layer:
         if layer.name == "pred_3d":
             del layer.propagate_down[:]
-        elif layer.name == "special_conv_1":
+        elif layer.name == RELEASED_CUT[stage]:
             layer.propagate_down.append(False)
 
 
 def without_demo_improvements(stage):
     """What takes a demo net of the stage back to the paper's: out goes the projector's copy, and
-    mask3d gets the released gradient cut back."""
+    mask3d and finetune_whole get the released gradient cut back."""
     def mutate(net):
         without_gt3d_projector(net)
-        if stage == "mask3d":
-            with_released_mask3d_cut(net)
+        if stage in RELEASED_CUT:
+            with_released_cut(net, stage)
     return mutate
 
 
-# What one solver step of a demo stage trains, where its improvements change it: frozen_coarse_mask3d
-# trains what addsrr trains (the refine branch and projector).
-DEMO_TRAINED = {"mask3d": set(RELEASED["addsrr"]["trained"])}
+# What one solver step of a demo stage trains, where its improvements change it: with frozen_coarse_mask3d
+# and frozen_coarse_finetune_whole they train what addsrr trains (the refine branch and projector).
+DEMO_TRAINED = {stage: set(RELEASED["addsrr"]["trained"]) for stage in RELEASED_CUT}
 
 
 def our_facts(config, stage, mutate=None):
@@ -115,13 +120,14 @@ def test_demo_net_is_the_released_one_less_its_improvements(stage):
     assert differences(our_facts("demo", stage, without_demo_improvements(stage)), deliberate(stage)) == []
 
 
-def test_demo_mask3d_trains_what_addsrr_trains():
-    """frozen_coarse_mask3d: the demo's mask3d stops the gradient at the prediction, as addsrr does,
-    so its losses reach the refine branch and projector only; the paper's mask3d reaches above the
-    backbone, as released."""
-    demo = our_facts("demo", "mask3d", without_gt3d_projector)
-    assert set(demo["trained"]) == DEMO_TRAINED["mask3d"]
-    assert set(our_facts("paper", "mask3d")["trained"]) == set(RELEASED["mask3d"]["trained"]) > DEMO_TRAINED["mask3d"]
+@pytest.mark.parametrize("stage", list(RELEASED_CUT))
+def test_demo_stage_with_a_frozen_coarse_pose_trains_what_addsrr_trains(stage):
+    """frozen_coarse_mask3d / frozen_coarse_finetune_whole: the demo's stage stops the gradient at the
+    prediction, as addsrr does, so its losses reach the refine branch and projector only; the paper's
+    reaches above the backbone (mask3d) or every layer (finetune_whole), as released."""
+    demo = our_facts("demo", stage, without_gt3d_projector)
+    assert set(demo["trained"]) == DEMO_TRAINED[stage]
+    assert set(our_facts("paper", stage)["trained"]) == set(RELEASED[stage]["trained"]) > DEMO_TRAINED[stage]
 
 
 @pytest.mark.parametrize("stage", ["addsrr", "mask3d", "finetune_whole"])

@@ -62,6 +62,9 @@ IMPROVEMENTS = {
     "low_finetune_whole_rate": rate_description("finetune_whole"),
     "frozen_coarse_mask3d": "mask3d's loss gradient stops at the 3D prediction, as addsrr's does, instead of "
                             "above the backbone: it trains the refine branch and projector, not the coarse pose",
+    "frozen_coarse_finetune_whole": "finetune_whole's loss gradient stops at the 3D prediction, as addsrr's "
+                                    "does, instead of reaching every layer: it trains the refine branch and "
+                                    "projector on at its rate, not the coarse pose",
     "fitted_projector": "addsrr's projector starts fitted to the training frames' ground-truth 3D -> 2D pairs "
                         "(the projector stage, run before addsrr; tools/init_refine.py --projector) instead of "
                         "from its fillers",
@@ -105,9 +108,11 @@ LR_MULTS["inference"] = LR_MULTS["addsrr"]   # deploy and test nets: as the rele
 # Where a stage stops the loss gradient (the released `propagate_down: 0`): addsrr at the prediction
 # (inverted2), so only the refine branch and projector train; mask3d above the backbone.
 GRADIENT_CUT = {"addsrr": "prediction", "mask3d": "special_conv_1"}
-# frozen_coarse_mask3d: mask3d stops it where addsrr does. Released, mask3d's 1-clip steps also move the
-# LSTMs, and in the demo they left the coarse pose 1.6 mm worse and `change` worse at every rate tried.
-IMPROVED_GRADIENT_CUT = {"mask3d": ("frozen_coarse_mask3d", GRADIENT_CUT["addsrr"])}
+# frozen_coarse_mask3d and frozen_coarse_finetune_whole: the stage stops it where addsrr does. Released,
+# mask3d's 1-clip steps also move the LSTMs, and in the demo they left the coarse pose 1.6 mm worse and
+# `change` worse at every rate tried; finetune_whole's whole-net steps left `change` worse than addsrr's.
+IMPROVED_GRADIENT_CUT = {"mask3d": ("frozen_coarse_mask3d", GRADIENT_CUT["addsrr"]),
+                         "finetune_whole": ("frozen_coarse_finetune_whole", GRADIENT_CUT["addsrr"])}
 
 CLIP = 5          # frames per clip = batch of the LSTM stages
 GT3D_SUFFIX = "_gt3d"  # the 3D-to-2D stages' projector copy fed the ground-truth 3D pose
