@@ -57,6 +57,7 @@ def identity_refine(hidden, seed):
 
 
 def read_layer_model(path):
+    """The caffemodel at `path` (NetParameter), refused in the V1 format (its layers in another field)."""
     model = read_model(path)
     if model.layers:
         raise ValueError(f"{path}: a V1-format caffemodel; upgrade it with Caffe's upgrade_net_proto_binary")
