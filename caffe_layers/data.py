@@ -28,22 +28,31 @@ _SCHEMA = {
 }
 
 
+def list_params(layer, bottom, top, schema, top_names, positive):
+    """A list-file data layer's params (parse_params of `schema`), checked: no bottom, the tops
+    `top_names`, the `positive` params at least 1 and the list file there."""
+    name = layer.__class__.__name__
+    p = parse_params(name, layer.param_str, schema)
+    if len(bottom) != 0 or len(top) != len(top_names):
+        tops = f"{len(top_names)} top{'s' if len(top_names) > 1 else ''}"
+        raise ValueError(f"layer {name}: needs no bottom and {tops} ({', '.join(top_names)})")
+    for key in positive:
+        if p[key] < 1:
+            raise ValueError(f"layer {name}: param '{key}' must be positive, got {p[key]}")
+    if not os.path.isfile(p["source"]):
+        raise ValueError(f"layer {name}: param 'source': list file {p['source']!r} not found "
+                         f"(working directory {os.getcwd()})")
+    return p
+
+
 class ImageDataLstm(caffe.Layer):
     """Tops: data (N x 3 x new_height x new_width), label (N x label_dim)."""
 
     default_label_dim = LABEL_DIM_2D3D
 
     def setup(self, bottom, top):
-        name = self.__class__.__name__
-        p = parse_params(name, self.param_str, {**_SCHEMA, "label_dim": (int, self.default_label_dim)})
-        if len(bottom) != 0 or len(top) != 2:
-            raise ValueError(f"layer {name}: needs no bottom and 2 tops (data, label)")
-        for key in ("batch_size", "new_height", "new_width", "label_dim", "prefetch", "threads"):
-            if p[key] < 1:
-                raise ValueError(f"layer {name}: param '{key}' must be positive, got {p[key]}")
-        if not os.path.isfile(p["source"]):
-            raise ValueError(f"layer {name}: param 'source': list file {p['source']!r} not found "
-                             f"(working directory {os.getcwd()})")
+        p = list_params(self, bottom, top, {**_SCHEMA, "label_dim": (int, self.default_label_dim)},
+                        ("data", "label"), ("batch_size", "new_height", "new_width", "label_dim", "prefetch", "threads"))
         self.batches = ListFileBatches(
             p["source"], p["root_folder"], p["label_dim"], p["batch_size"], p["new_height"], p["new_width"],
             mean_value=p["mean_value"], scale=p["scale"], shuffle_batch=p["is_shuffle_batch"],
@@ -78,16 +87,7 @@ class ListLabels(caffe.Layer):
                "seed": (int, 0)}
 
     def setup(self, bottom, top):
-        name = self.__class__.__name__
-        p = parse_params(name, self.param_str, self._schema)
-        if len(bottom) != 0 or len(top) != 1:
-            raise ValueError(f"layer {name}: needs no bottom and 1 top (label)")
-        for key in ("batch_size", "label_dim"):
-            if p[key] < 1:
-                raise ValueError(f"layer {name}: param '{key}' must be positive, got {p[key]}")
-        if not os.path.isfile(p["source"]):
-            raise ValueError(f"layer {name}: param 'source': list file {p['source']!r} not found "
-                             f"(working directory {os.getcwd()})")
+        p = list_params(self, bottom, top, self._schema, ("label",), ("batch_size", "label_dim"))
         self.labels = parse_list_file(p["source"], p["label_dim"]).labels
         self.sampler = BatchSampler(len(self.labels), p["batch_size"], shuffle_lines=True, seed=p["seed"])
         self.sampler.skip(start_iteration(self))

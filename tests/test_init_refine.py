@@ -11,10 +11,14 @@ init_refine = load_tool("init_refine")
 HIDDEN = 128
 
 
+def inner_product(name, bottom, n):
+    return (f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
+            f'inner_product_param {{ num_output: {n} weight_filler {{ type: "xavier" }} }} }}\n')
+
+
 def refine_net_text(hidden=HIDDEN, fc_out=7):
     """Input x (48) -> change_tmp -> ReLU -> change, plus an unrelated trained layer `fc`."""
-    ip = lambda name, bottom, n: (f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
-                                  f'inner_product_param {{ num_output: {n} weight_filler {{ type: "xavier" }} }} }}\n')
+    ip = inner_product
     return (input_layer("x", (6, 48)) + ip("fc", "x", fc_out) + ip("change_tmp", "x", hidden)
             + 'layer { name: "relu_change_tmp" type: "ReLU" bottom: "change_tmp" top: "change_tmp" }\n'
             + ip("change", "change_tmp", 48))
@@ -82,8 +86,7 @@ def test_bad_caffemodel_names_the_file(tmp_path, trained, capsys):
 
 def projector_net_text():
     """The refine net plus the projector layers init_refine carries over with --projector."""
-    ip = lambda name, bottom, n: (f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
-                                  f'inner_product_param {{ num_output: {n} weight_filler {{ type: "xavier" }} }} }}\n')
+    ip = inner_product
     return (refine_net_text() + ip("project_1", "change", 16) + ip("project_2", "project_1", 16)
             + ip("project_3", "project_2", 16) + ip("project_2d", "project_3", 32))
 
