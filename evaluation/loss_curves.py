@@ -24,12 +24,13 @@ from pose_formats.skeleton import DIM_2D, DIM_3D, MASK_2D_JOINT
 
 from .figures import write_png
 
-STAGES = ("cpm", "bilstm", "projector", "addsrr", "finetune_whole", "mask3d")   # as tools/train.sh runs them
+STAGES = ("cpm", "bilstm", "refine", "projector", "addsrr", "finetune_whole", "mask3d")   # as tools/train.sh runs them
 # Whose test results give a stage's held-out values, with per-stage tests (tools/train.sh's stages/):
-# bilstm's coarse path is addsrr's; cpm's 2D estimates lie in the results folder itself. The projector
-# stage (fitted_projector) has none: addsrr trains its weights on, and the diagnostics give the final
-# projector's error from the ground-truth 3D pose.
-NO_HELD_OUT = ("projector",)
+# bilstm's coarse path is addsrr's; cpm's 2D estimates lie in the results folder itself. The refine and
+# projector stages (fitted_refine, fitted_projector) have none: addsrr trains their weights on, and the
+# table gives the final refine branch's `change`, the diagnostics the final projector's error from the
+# ground-truth 3D pose.
+NO_HELD_OUT = ("refine", "projector")
 HELD_OUT_STAGE = {"bilstm": "addsrr", "addsrr": "addsrr", "finetune_whole": "finetune_whole", "mask3d": "mask3d"}
 ITERATION_LINE = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)\s*$")
 _OUTPUT = re.compile(r"\]\s+Train net output #\d+: (\S+) = (\S+)")

@@ -12,7 +12,7 @@ import time
 
 from evaluation.loss_curves import ITERATION_LINE
 from pose_formats.atomic import atomic_write
-from pose_formats.listfile import LIST_MPII, LIST_TRAIN
+from pose_formats.listfile import LIST_COARSE_POSES, LIST_MPII, LIST_TRAIN
 from pose_formats.per_action import test_list_path
 from pose_formats.skeleton import ACTIONS
 
@@ -32,7 +32,11 @@ FRESH_LAYERS = {
     "addsrr": ("change_tmp", "change", "project_1", "project_2", "project_3", "project_2d"),
     "finetune_whole": (),
     "mask3d": (),
+    "refine": (),
 }
+# fitted_refine fits the refine branch on bilstm's coarse poses of every COARSE_CLIP_STRIDE-th training
+# clip: a third of the demo's clips fit it as well as all of them (docs/networks.md) in a third of the time.
+COARSE_CLIP_STRIDE = 3
 
 DEFAULTS = {
     "paper": dict(data="data/h36m", work="results/paper", cpm_weights="models/pose_iter_320000.caffemodel",
@@ -50,9 +54,12 @@ STEP_HELP = {
     "cpm": "2D pose net, from --cpm-weights (paper: the MPII-pretrained pose_iter_320000) or from scratch "
            "-> <work>/models/cpm/",
     "bilstm": "2D-to-3D, from cpm's final snapshot -> <work>/models/bilstm/",
-    "addsrr": "3D-to-2D, from bilstm's (with identity_refine or fitted_projector via tools/init_refine.py: "
-              "<work>/models/addsrr/init.caffemodel; fitted_projector first trains the projector stage, "
-              "the projector alone on the training frames' 3D -> 2D pose pairs -> <work>/models/projector/) "
+    "addsrr": "3D-to-2D, from bilstm's (with identity_refine, fitted_projector or fitted_refine via "
+              "tools/init_refine.py: <work>/models/addsrr/init.caffemodel; fitted_projector first trains the "
+              "projector stage, the projector alone on the training frames' 3D -> 2D pose pairs -> "
+              "<work>/models/projector/; fitted_refine first writes bilstm's coarse poses of every "
+              f"{COARSE_CLIP_STRIDE}rd training clip (tools/coarse_poses.py -> <work>/models/{LIST_COARSE_POSES}) "
+              "and trains the refine stage, the refine branch alone on them -> <work>/models/refine/) "
               "-> <work>/models/addsrr/",
     "finetune_whole": "everything, from addsrr's -> <work>/models/finetune_whole/",
     "mask3d": "joint-masked 3D, from finetune_whole's -> <work>/models/mask3d/ (the final model)",
@@ -203,6 +210,8 @@ class Pipeline:
         """The caffemodel a stage starts from, or None (from scratch)."""
         if stage == "projector":   # fitted_projector's own stage: the projector alone, from its fillers
             return None
+        if stage == "refine":      # fitted_refine's own stage: from the identity branch, or its fillers
+            return self.refine_start()
         if stage == "cpm":
             if self.cpm_weights == "scratch":
                 return None
@@ -220,25 +229,54 @@ class Pipeline:
         return self.addsrr_start(weights) if stage == "addsrr" else weights
 
     def addsrr_start(self, bilstm_model):
-        """addsrr's start: bilstm's model, or with identity_refine / fitted_projector the one
-        tools/init_refine.py writes from it (fitted_projector: after the projector stage)."""
+        """addsrr's start: bilstm's model, or with identity_refine / fitted_projector / fitted_refine the
+        one tools/init_refine.py writes from it (after the projector and refine stages they need)."""
         improvements = set(self.settings["improvements"])
-        if not improvements & {"identity_refine", "fitted_projector"}:
+        if not improvements & {"identity_refine", "fitted_projector", "fitted_refine"}:
             return bilstm_model
         init = os.path.join(self.models, "addsrr", "init.caffemodel")
         if os.path.exists(init):
             return init
         command = [bilstm_model, "--prototxt", os.path.join(self.prototxt, "addsrr", "train.prototxt"), "--out", init]
-        if "identity_refine" not in improvements:
+        if "fitted_refine" in improvements:
+            self.write_coarse_poses(bilstm_model)
+            self.train("refine")
+            command += ["--refine-model", snapshots.final_model(self.models, "refine", self.iterations("refine"))]
+        elif "identity_refine" not in improvements:
             command += ["--refine", "fillers"]
         if "fitted_projector" in improvements:
             self.train("projector")
             command += ["--projector", snapshots.final_model(self.models, "projector", self.iterations("projector"))]
-        self.step("addsrr's start (tools/init_refine.py): "
-                  + " and ".join(what for improvement, what in (("identity_refine", "the refine branch's identity"),
-                                                                ("fitted_projector", "the fitted projector"))
-                                 if improvement in improvements))
+        refine = ("the fitted refine branch" if "fitted_refine" in improvements else
+                  "the refine branch's identity" if "identity_refine" in improvements else None)
+        self.step("addsrr's start (tools/init_refine.py): " + " and ".join(
+            filter(None, (refine, "the fitted projector" if "fitted_projector" in improvements else None))))
         self.python("init_refine.py", *command)
+        return init
+
+    def write_coarse_poses(self, bilstm_model):
+        """fitted_refine's pose pairs: bilstm's coarse poses of every COARSE_CLIP_STRIDE-th training clip
+        beside their ground-truth 3D poses (tools/coarse_poses.py), unless they are there."""
+        pairs = os.path.join(self.models, LIST_COARSE_POSES)
+        if os.path.exists(pairs):
+            self.step(f"coarse poses of the training frames: done ({pairs}), skipped")
+            return
+        self.step(f"coarse poses of every {COARSE_CLIP_STRIDE}rd training clip by {bilstm_model} -> {pairs}")
+        os.makedirs(os.path.dirname(pairs), exist_ok=True)
+        os.makedirs(self.logs, exist_ok=True)
+        self.python("coarse_poses.py", bilstm_model, "--prototxt", os.path.join(self.prototxt, "deploy.prototxt"),
+                    "--list", os.path.join(self.data, LIST_TRAIN), "--root", self.data, "--every", COARSE_CLIP_STRIDE,
+                    "--out", pairs, "--no-progress", *(["--gpu", self.args.gpu] if self.args.gpu is not None else []),
+                    log=os.path.join(self.logs, "coarse_poses.log"), filter_line=lambda line: "  " + line)
+
+    def refine_start(self):
+        """The refine stage's start: the identity refine branch (identity_refine), or None (its fillers)."""
+        if "identity_refine" not in self.settings["improvements"]:
+            return None
+        init = os.path.join(self.models, "refine", "init.caffemodel")
+        if not os.path.exists(init):
+            self.python("init_refine.py", "--prototxt", os.path.join(self.prototxt, "refine", "train.prototxt"),
+                        "--out", init)
         return init
 
     def train(self, stage):

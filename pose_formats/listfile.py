@@ -26,6 +26,10 @@ from .input_files import check_file, text_lines
 
 LABEL_DIM_2D3D = 81
 LABEL_DIM_2D = 33
+# fitted_refine's pose pairs: a training frame's coarse 3D pose (48), its ground-truth 3D pose (48) and
+# clip marker, written by tools/coarse_poses.py into <models>/LIST_COARSE_POSES.
+LABEL_DIM_POSE_PAIRS = 97
+LIST_COARSE_POSES = "refine/coarse_train_poses.txt"
 
 # 9 significant digits round-trip every float32 (FLT_DECIMAL_DIG); 8 do not always.
 _VALUE_FORMAT = "%.9g"

@@ -17,9 +17,10 @@ def inner_product(name, bottom, n):
 
 
 def refine_net_text(hidden=HIDDEN, fc_out=7):
-    """Input x (48) -> change_tmp -> ReLU -> change, plus an unrelated trained layer `fc`."""
+    """Input x (48) -> change_tmp -> ReLU -> change, plus an unrelated trained layer `fc` (none with
+    fc_out None)."""
     ip = inner_product
-    return (input_layer("x", (6, 48)) + ip("fc", "x", fc_out) + ip("change_tmp", "x", hidden)
+    return (input_layer("x", (6, 48)) + (ip("fc", "x", fc_out) if fc_out else "") + ip("change_tmp", "x", hidden)
             + 'layer { name: "relu_change_tmp" type: "ReLU" bottom: "change_tmp" top: "change_tmp" }\n'
             + ip("change", "change_tmp", 48))
 
@@ -122,3 +123,53 @@ def test_projector_model_without_the_projector_is_refused(tmp_path, trained, cap
     err = capsys.readouterr().err
     assert f"{model}: no layer(s) project_1, project_2, project_3, project_2d" in err
     assert not out.exists()
+
+
+def test_refine_branch_comes_from_the_refine_model(tmp_path, trained):
+    """--refine-model (fitted_refine): change_tmp and change from the refine stage's model, the projector
+    from the projector stage's, every other layer from the trained one."""
+    model, _, fc_weights = trained
+    addsrr = make_net(tmp_path, projector_net_text(), caffe.TEST, name="addsrr.prototxt")
+    fitted = tmp_path / "fitted.caffemodel"
+    addsrr.save(str(fitted))    # its refine and projector layers stand for the two fitted stages' models
+    out = tmp_path / "init.caffemodel"
+    assert init_refine.main([str(model), "--prototxt", str(tmp_path / "addsrr.prototxt"), "--out", str(out),
+                             "--refine-model", str(fitted), "--projector", str(fitted)]) == 0
+    net = caffe.Net(str(tmp_path / "addsrr.prototxt"), str(out), caffe.TEST)
+    for name in init_refine.REFINE_LAYERS + init_refine.PROJECTOR_LAYERS:
+        for got, expected in zip(net.params[name], addsrr.params[name]):
+            np.testing.assert_array_equal(got.data, expected.data)
+    np.testing.assert_array_equal(net.params["fc"][0].data, fc_weights)
+
+
+def test_refine_model_without_the_refine_branch_is_refused(tmp_path, capsys):
+    prototxt = tmp_path / "refine.prototxt"
+    prototxt.write_text(refine_net_text())
+    other = make_net(tmp_path, input_layer("x", (6, 48)) + inner_product("fc", "x", 7), caffe.TEST, name="fc.prototxt")
+    model = tmp_path / "fc.caffemodel"
+    other.save(str(model))
+    out = tmp_path / "init.caffemodel"
+    assert init_refine.main([str(model), "--prototxt", str(prototxt), "--out", str(out),
+                             "--refine-model", str(model)]) == 2
+    assert f"{model}: no layer(s) change_tmp, change (--refine-model takes the refine stage's model)" in \
+        capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_without_a_model_only_the_identity_branch_is_written(tmp_path, capsys):
+    """The refine stage's start: a model of change_tmp and change alone, the identity map."""
+    prototxt = tmp_path / "refine.prototxt"
+    prototxt.write_text(refine_net_text(fc_out=None))
+    out = tmp_path / "init.caffemodel"
+    assert init_refine.main(["--prototxt", str(prototxt), "--out", str(out)]) == 0
+    net = caffe.Net(str(prototxt), str(out), caffe.TEST)
+    x = np.random.default_rng(4).normal(0.0, 2.0, (6, 48)).astype(np.float32)
+    net.blobs["x"].data[...] = x
+    net.forward()
+    np.testing.assert_array_equal(net.blobs["change"].data, x)
+    assert {layer.name for layer in init_refine.read_layer_model(str(out)).layer} == set(init_refine.REFINE_LAYERS)
+    # what goes into a trained model needs one
+    again = tmp_path / "again.caffemodel"
+    assert init_refine.main(["--prototxt", str(prototxt), "--out", str(again), "--projector", str(out)]) == 2
+    assert "without a trained model only the identity refine branch is written" in capsys.readouterr().err
+    assert not again.exists()

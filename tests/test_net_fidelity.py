@@ -212,6 +212,23 @@ def test_one_solver_step_changes_exactly_the_released_trained_layers(stage, tiny
     assert changed - copies == DEMO_TRAINED.get(stage, set(deliberate(stage)["trained"]))
 
 
+# Our own stages (fitted_projector, fitted_refine) and the addsrr layers each fits for addsrr's start.
+OWN_STAGE_LAYERS = {"projector": {"project_1", "project_2", "project_3", "project_2d"},
+                    "refine": {"change_tmp", "change"}}
+
+
+@pytest.mark.parametrize("stage", list(OWN_STAGE_LAYERS))
+def test_own_stage_trains_only_the_addsrr_layers_it_fits(stage):
+    """Every loss of the demo's projector / refine stage reaches exactly the layers it hands to addsrr,
+    and those have addsrr's names and widths, so tools/init_refine.py carries them over."""
+    own = net_facts.load(os.path.join(REPO, "prototxt", "demo", stage, "train.prototxt"))
+    assert set(net_facts.facts(own)["trained"]) == OWN_STAGE_LAYERS[stage]
+    addsrr = net_facts.load(os.path.join(REPO, "prototxt", "demo", "addsrr", "train.prototxt"))
+    for name in OWN_STAGE_LAYERS[stage]:
+        ours, theirs = (next(l for l in net.layer if l.name == name) for net in (own, addsrr))
+        assert ours.inner_product_param.num_output == theirs.inner_product_param.num_output, name
+
+
 # ---- the 3D head, computed independently ------------------------------------------------------
 
 def _sigmoid(x):

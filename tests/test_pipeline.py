@@ -18,6 +18,9 @@ from conftest import REPO  # noqa: E402
 from faults import venv_env  # noqa: E402
 from official_layouts import write_h36m_sequence, write_mpii  # noqa: E402
 from pipeline import snapshots  # noqa: E402
+from pipeline.run import COARSE_CLIP_STRIDE  # noqa: E402
+from pose_formats.listfile import (LABEL_DIM_2D3D, LABEL_DIM_POSE_PAIRS, LIST_COARSE_POSES, LIST_TRAIN,  # noqa: E402
+                                   read_list_file)
 from pose_formats.skeleton import ACTIONS  # noqa: E402
 from test_prepare_h36m import SEQUENCES, SUBJECTS  # noqa: E402
 from test_prepare_mpii import person  # noqa: E402
@@ -102,20 +105,28 @@ def test_a_finished_run_is_skipped_and_other_settings_are_refused(uninterrupted,
     assert "holds nets made with other settings" in other.stderr and f"-> {{'cpm': {ITERATIONS + 1}" in other.stderr
 
 
-def test_addsrr_starts_from_the_fitted_projector(uninterrupted):
-    """fitted_projector (a demo improvement): the projector stage trains before addsrr, and addsrr's
-    start holds its projector, bilstm's other layers and the identity refine branch."""
+def test_addsrr_starts_from_the_fitted_stages(uninterrupted, tiny_dataset):
+    """fitted_projector and fitted_refine (demo improvements): the projector and refine stages train
+    before addsrr, and addsrr's start holds their layers and bilstm's others. The refine stage starts
+    from the identity branch (identity_refine) and fits it on bilstm's coarse poses of every third
+    training clip."""
     init = weights(uninterrupted / "models" / "addsrr" / "init.caffemodel")
-    projector, bilstm = weights(final_model(uninterrupted, "projector")), weights(final_model(uninterrupted, "bilstm"))
+    projector, refine = weights(final_model(uninterrupted, "projector")), weights(final_model(uninterrupted, "refine"))
+    bilstm = weights(final_model(uninterrupted, "bilstm"))
     assert set(projector) == {"project_1", "project_2", "project_3", "project_2d"}
-    for name, blobs in projector.items():
-        for got, expected in zip(init[name], blobs):
-            np.testing.assert_array_equal(got, expected)
-    for name, blobs in bilstm.items():
-        for got, expected in zip(init[name], blobs):
-            np.testing.assert_array_equal(got, expected)
-    assert set(init) == set(bilstm) | set(projector) | {"change_tmp", "change"}
-    assert "Optimization Done" in (uninterrupted / "logs" / "projector.log").read_text()
+    assert set(refine) == {"change_tmp", "change"}
+    for model in (projector, refine, bilstm):
+        for name, blobs in model.items():
+            for got, expected in zip(init[name], blobs):
+                np.testing.assert_array_equal(got, expected)
+    assert set(init) == set(bilstm) | set(projector) | set(refine)
+    for stage in ("projector", "refine"):
+        assert "Optimization Done" in (uninterrupted / "logs" / f"{stage}.log").read_text()
+    assert set(weights(uninterrupted / "models" / "refine" / "init.caffemodel")) == {"change_tmp", "change"}
+    fitted_on, _ = read_list_file(str(uninterrupted / "models" / LIST_COARSE_POSES), LABEL_DIM_POSE_PAIRS)
+    paths, labels = read_list_file(str(tiny_dataset / LIST_TRAIN), LABEL_DIM_2D3D)
+    clip = np.cumsum(labels[:, -1] == 0) - 1
+    assert fitted_on == [path for path, k in zip(paths, clip) if k % COARSE_CLIP_STRIDE == 0]
 
 
 def test_a_stage_does_not_start_from_a_model_of_another_stage(uninterrupted, tiny_dataset, tmp_path):
@@ -155,7 +166,8 @@ def test_paper_configuration_end_to_end_from_official_downloads(tmp_path):
     assert f"test frames of 2 of 15 actions; missing: 2 {ACTIONS[1]}" in run.stdout
     config = json.loads((work / "prototxt" / "config.json").read_text())
     assert config["side"] == 368 and config["improvements"] == []
-    assert not (work / "models" / "projector").exists()   # fitted_projector is the demo's, not the paper's
+    for own in ("projector", "refine"):   # fitted_projector and fitted_refine are the demo's, not the paper's
+        assert not (work / "models" / own).exists()
     for stage in ("addsrr", "finetune_whole", "mask3d"):
         for a in present:
             for kind in ("norm", "unnorm", "change_norm", "change_unnorm", "project_2d_norm"):

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Writes the weights the 3D-to-2D stage (addsrr) starts from: every layer of a trained model (the
 bilstm stage's) plus the refine branch change_tmp -> ReLU -> change set to the identity map, so that
-`change` starts equal to the coarse pose and training adds corrections to it; with --projector, the
+`change` starts equal to the coarse pose and training adds corrections to it; with --refine-model,
+the refine branch taken from the refine stage's model instead (fitted_refine); with --projector, the
 projector (project_1..3, project_2d) taken from the projector stage's model (fitted_projector).
+Without a trained model it writes the identity refine branch alone: the refine stage's start.
 
 The released run starts the branch from Caffe's Xavier filler, a random map of the coarse pose that
 the branch must first unlearn; on the demo it never caught up in the iterations there are (docs/networks.md,
@@ -88,24 +90,29 @@ def identity_layers(hidden, seed):
     return layers
 
 
-def projector_layers(path):
-    """The projector's layers of the projector stage's model at `path`, every one required."""
-    found = {l.name: l for l in read_layer_model(path).layer if l.name in PROJECTOR_LAYERS}
-    missing = [name for name in PROJECTOR_LAYERS if name not in found]
+def stage_layers(path, names, option, stage):
+    """The layers `names` of `stage`'s model at `path` (given with `option`), every one required."""
+    found = {l.name: l for l in read_layer_model(path).layer if l.name in names}
+    missing = [name for name in names if name not in found]
     if missing:
-        raise ValueError(f"{path}: no layer(s) {', '.join(missing)} (--projector takes the projector stage's model)")
-    return [found[name] for name in PROJECTOR_LAYERS]
+        raise ValueError(f"{path}: no layer(s) {', '.join(missing)} ({option} takes the {stage} stage's model)")
+    return [found[name] for name in names]
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("caffemodel", help="the trained model addsrr continues from (bilstm's)")
+    parser.add_argument("caffemodel", nargs="?", help="the trained model addsrr continues from (bilstm's); "
+                        "without it, only the identity refine branch is written (the refine stage's start)")
     parser.add_argument("--prototxt", required=True,
                         help="the addsrr net (its change_tmp width), e.g. prototxt/demo/addsrr/train.prototxt")
     parser.add_argument("--out", required=True, help="the caffemodel to write (for caffe train -weights)")
-    parser.add_argument("--refine", choices=("identity", "fillers"), default="identity",
+    refine = parser.add_mutually_exclusive_group()
+    refine.add_argument("--refine", choices=("identity", "fillers"), default="identity",
                         help="identity: the refine branch starts as the identity map (identity_refine, the "
                              "default); fillers: it is left out, so addsrr starts it from its fillers as released")
+    refine.add_argument("--refine-model", metavar="CAFFEMODEL",
+                        help="the refine stage's final model: addsrr's refine branch starts from its layers "
+                             "(fitted_refine)")
     parser.add_argument("--projector", metavar="CAFFEMODEL",
                         help="the projector stage's final model: addsrr's projector starts from its layers "
                              "(fitted_projector) instead of from the fillers")
@@ -119,20 +126,29 @@ def build_parser():
 def run(args):
     hidden = refine_width(args.prototxt)
     check_writable(os.path.dirname(os.path.abspath(args.out)))
-    model, written = read_layer_model(args.caffemodel), []
-    if args.refine == "identity":
+    if args.caffemodel is None and (args.refine != "identity" or args.refine_model or args.projector):
+        raise ValueError("without a trained model only the identity refine branch is written; --refine fillers, "
+                         "--refine-model and --projector go into a model")
+    model = read_layer_model(args.caffemodel) if args.caffemodel else caffe_pb2.NetParameter()
+    written, parts = [], []
+    if args.refine_model:
+        written += stage_layers(args.refine_model, REFINE_LAYERS, "--refine-model", "refine")
+        parts.append(f"the refine branch of {args.refine_model}")
+    elif args.refine == "identity":
         written += identity_layers(hidden, args.seed)
+        parts.append(f"an identity refine branch ({hidden} hidden units)")
     if args.projector:
-        written += projector_layers(args.projector)
+        written += stage_layers(args.projector, PROJECTOR_LAYERS, "--projector", "projector")
+        parts.append(f"the projector of {args.projector}")
     replace_layers(model, written)
     # a model of another stage would leave the layers it lacks at their random start in addsrr
     names = [layer.name for layer in written]
-    check_weights(args.prototxt, args.caffemodel, [name for name in args.fresh if name not in names], model=model)
+    check_weights(args.prototxt, args.caffemodel or "the identity refine branch",
+                  [name for name in args.fresh if name not in names], model=model)
     with atomic_write(args.out, "wb") as f:
         f.write(model.SerializeToString())
-    parts = ([f"an identity refine branch ({hidden} hidden units)"] if args.refine == "identity" else []) + \
-            ([f"the projector of {args.projector}"] if args.projector else [])
-    print(f"wrote {args.out}: {args.caffemodel} with {' and '.join(parts) or 'nothing replaced'}")
+    print(f"wrote {args.out}: {args.caffemodel + ' with ' if args.caffemodel else ''}"
+          f"{' and '.join(parts) or 'nothing replaced'}")
 
 
 def main(argv=None):
