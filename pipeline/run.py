@@ -57,8 +57,8 @@ STEP_HELP = {
     "addsrr": "3D-to-2D, from bilstm's (with identity_refine, fitted_projector or fitted_refine via "
               "tools/init_refine.py: <work>/models/addsrr/init.caffemodel; fitted_projector first trains the "
               "projector stage, the projector alone on the training frames' 3D -> 2D pose pairs -> "
-              "<work>/models/projector/; fitted_refine first writes bilstm's coarse poses of every "
-              f"{COARSE_CLIP_STRIDE}rd training clip (tools/coarse_poses.py -> <work>/models/{LIST_COARSE_POSES}) "
+              "<work>/models/projector/; fitted_refine first writes bilstm's coarse poses of one "
+              f"training clip in {COARSE_CLIP_STRIDE} (tools/coarse_poses.py -> <work>/models/{LIST_COARSE_POSES}) "
               "and trains the refine stage, the refine branch alone on them -> <work>/models/refine/) "
               "-> <work>/models/addsrr/",
     "finetune_whole": "everything, from addsrr's -> <work>/models/finetune_whole/",
@@ -165,7 +165,9 @@ class Pipeline:
                                 f"failed with exit code {code}{where}")
 
     def python(self, tool, *args, **kwargs):
-        self.run([sys.executable, os.path.join("tools", tool), *map(str, args)], **kwargs)
+        # A tool that builds a net through pycaffe would print Caffe's whole net set-up at INFO level.
+        self.run([sys.executable, os.path.join("tools", tool), *map(str, args)],
+                 env=dict(self.env, GLOG_minloglevel="2"), **kwargs)
 
     # -- configuration ------------------------------------------------------------------------------
     def write_nets(self):
@@ -261,7 +263,7 @@ class Pipeline:
         if os.path.exists(pairs):
             self.step(f"coarse poses of the training frames: done ({pairs}), skipped")
             return
-        self.step(f"coarse poses of every {COARSE_CLIP_STRIDE}rd training clip by {bilstm_model} -> {pairs}")
+        self.step(f"coarse poses of one training clip in {COARSE_CLIP_STRIDE} by {bilstm_model} -> {pairs}")
         os.makedirs(os.path.dirname(pairs), exist_ok=True)
         os.makedirs(self.logs, exist_ok=True)
         self.python("coarse_poses.py", bilstm_model, "--prototxt", os.path.join(self.prototxt, "deploy.prototxt"),
