@@ -6,7 +6,7 @@ import os
 
 import caffe
 
-from pose_formats.image_batches import BatchSampler, ListFileBatches
+from pose_formats.image_batches import MEAN_VALUE, SCALE, BatchSampler, ListFileBatches
 from pose_formats.listfile import LABEL_DIM_2D, LABEL_DIM_2D3D, parse_list_file
 
 from .params import REQUIRED, parse_params
@@ -18,8 +18,8 @@ _SCHEMA = {
     "batch_size": (int, 5),             # = clip length for the LSTM stages
     "new_height": (int, REQUIRED),
     "new_width": (int, REQUIRED),
-    "mean_value": (float, 128.0),
-    "scale": (float, 1.0 / 256),
+    "mean_value": (float, MEAN_VALUE),
+    "scale": (float, SCALE),
     "is_shuffle_batch": (bool, False),  # each batch starts at a random line and opens a new clip
     "shuffle": (bool, False),           # shuffle the lines at the start and at every wrap-around
     "seed": (int, 0),

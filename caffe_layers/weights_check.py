@@ -97,14 +97,15 @@ def problems(saved, owned, shared_only, fresh=()):
     return found
 
 
-def check_weights(prototxt, caffemodel, fresh=(), phase="train", model=None, net_name=None):
+def check_weights(prototxt, caffemodel, fresh=(), phase="train", model=None, net_name=None, net=None):
     """ValueError naming the model, the net and every missing or mis-shaped layer, unless the model
     supplies every parameter layer of the net other than `fresh` with the net's blob shapes.
     model: the caffemodel's NetParameter when the caller holds it (default: read from caffemodel);
-    net_name: how the message names the net (default: prototxt)."""
+    net_name: how the message names the net (default: prototxt); net: the net pycaffe built of
+    prototxt in `phase` when the caller holds it (default: built here)."""
     read_bytes(prototxt)   # missing, empty or a directory: one line naming it
     saved = model_shapes(model if model is not None else read_model(caffemodel))
-    owned, shared_only = net_needs(build_net(prototxt, phase))
+    owned, shared_only = net_needs(net if net is not None else build_net(prototxt, phase))
     found = problems(saved, owned, shared_only, fresh)
     if found:
         raise ValueError(f"{caffemodel}: does not fit {net_name or prototxt}: {'; '.join(found)}")

@@ -14,6 +14,10 @@ import numpy as np
 
 from .listfile import parse_list_file
 
+# Caffe's data transformer as the released data layers set it: (pixel - 128) / 256.
+MEAN_VALUE = 128.0
+SCALE = 1.0 / 256
+
 
 def transform_image(bgr, new_height, new_width, mean_value, scale, out=None):
     """(H, W, 3) uint8 BGR -> (3, new_height, new_width) float32 (written into `out` when given), as
@@ -35,6 +39,22 @@ def load_image(path, new_height, new_width, mean_value, scale, out=None):
     if bgr is None:
         return None
     return transform_image(bgr, new_height, new_width, mean_value, scale, out)
+
+
+def read_images(listing, indices, root_folder, transform, map_fn=map):
+    """The images of the list's frames `indices` (a ListFile's) as one (N, 3, H, W) float32 batch;
+    `transform` is load_image's (new_height, new_width, mean_value, scale), and `map_fn` runs the
+    decodes (a thread pool's map: side by side). ValueError naming the list line of an image that
+    cannot be read."""
+    data = np.empty((len(indices), 3, *transform[:2]), np.float32)
+
+    def load(k):  # decodes and transforms straight into the image's slot of the batch
+        return load_image(os.path.join(root_folder, listing.image_paths[indices[k]]), *transform, out=data[k])
+
+    for k, image in enumerate(map_fn(load, range(len(indices)))):
+        if image is None:
+            raise ValueError(listing.image_error(indices[k], root_folder))
+    return data
 
 
 class BatchSampler:
@@ -80,7 +100,7 @@ class ListFileBatches:
     from batch `start_batch` of the seeded sequence on."""
 
     def __init__(self, source, root_folder, label_dim, batch_size, new_height, new_width,
-                 mean_value=128.0, scale=1.0 / 256, shuffle_batch=False, shuffle_lines=False, seed=0,
+                 mean_value=MEAN_VALUE, scale=SCALE, shuffle_batch=False, shuffle_lines=False, seed=0,
                  prefetch=4, threads=2, start_batch=0):
         # Images are looked at when first read, not here: a stat of each of the ~300,000 lines of a
         # released training list would be most of a net's set-up.
@@ -101,15 +121,7 @@ class ListFileBatches:
 
     def _make_batch(self):
         indices, new_clip = self.sampler.next_batch()
-        height, width = self.transform[:2]
-        data = np.empty((len(indices), 3, height, width), np.float32)
-        def load(k):  # decodes and transforms straight into the image's slot of the batch
-            path = os.path.join(self.root_folder, self.listing.image_paths[indices[k]])
-            return load_image(path, *self.transform, out=data[k])
-
-        for k, image in enumerate(self._pool.map(load, range(len(indices)))):
-            if image is None:
-                raise ValueError(self.listing.image_error(indices[k], self.root_folder))
+        data = read_images(self.listing, indices, self.root_folder, self.transform, self._pool.map)
         labels = self.labels[indices].copy()
         if new_clip:
             labels[0, -1] = 0.0

@@ -27,7 +27,7 @@ from caffe_layers.weights_check import build_net, check_weights  # noqa: E402
 from online.weights import LAYERS  # noqa: E402
 from pose_formats.atomic import check_writable  # noqa: E402
 from pose_formats.cli import run_tool  # noqa: E402
-from pose_formats.image_batches import load_image  # noqa: E402
+from pose_formats.image_batches import MEAN_VALUE, SCALE, read_images  # noqa: E402
 from pose_formats.listfile import LABEL_DIM_2D3D, parse_list_file, write_list_file  # noqa: E402
 from pose_formats.skeleton import DIM_2D, DIM_3D  # noqa: E402
 
@@ -47,15 +47,10 @@ def clip_bounds(markers, every):
 def predict(net, listing, root, bounds, threads, progress):
     """(frame indices, coarse poses (frames, 48) float32) of the clips in `bounds`."""
     side = net.blobs["data"].data.shape[2:]
+    transform = (*side, MEAN_VALUE, SCALE)   # as the test nets' data layer reads images
 
-    def load(clip):
-        first, end = clip
-        images = np.empty((end - first, 3, *side), np.float32)
-        for k, index in enumerate(range(first, end)):
-            if load_image(os.path.join(root, listing.image_paths[index]), *side, 128.0, 1.0 / 256,
-                          out=images[k]) is None:
-                raise ValueError(listing.image_error(index, root))
-        return images
+    def load(clip):   # a clip's images, decoded one after another on a pool thread
+        return read_images(listing, np.arange(*clip), root, transform)
 
     indices, poses = [], []
     cv2.setNumThreads(1)   # parallelism comes from the decode threads
@@ -98,13 +93,13 @@ def run(args):
         raise ValueError("--every and --threads must be at least 1")
     check_writable(os.path.dirname(os.path.abspath(args.out)))
     listing = parse_list_file(args.list, LABEL_DIM_2D3D)
-    # the refine branch and projector are not used: a bilstm model has none
-    check_weights(args.prototxt, args.caffemodel, fresh=tuple(LAYERS.values()), phase="test")
     import caffe
     if args.gpu is not None:
         caffe.set_mode_gpu()
         caffe.set_device(args.gpu)
     net = build_net(args.prototxt, "test")
+    # the refine branch and projector are not used: a bilstm model has none
+    check_weights(args.prototxt, args.caffemodel, fresh=tuple(LAYERS.values()), phase="test", net=net)
     net.copy_from(args.caffemodel)
     bounds = clip_bounds(listing.labels[:, -1], args.every)
     total = sum(end - first for first, end in bounds)

@@ -5,7 +5,8 @@ same topology and released layer names, smaller images and channel widths.
 
 Stages, as released: cpm (2D pose), bilstm (2D-to-3D), addsrr (3D-to-2D), mask3d, finetune_whole;
 with the fitted_projector and fitted_refine improvements, the projector and refine stages of ours
-(fitted before addsrr); plus test templates (3D and 2D, one action at a time, filled by tools/test_all.sh) and a deploy net.
+(fitted before addsrr); plus test templates (3D and 2D, one action at a time, filled by
+tools/test_all.sh) and a deploy net.
 Paths inside are relative to the repository root, where `caffe train` is run. tests/ check that the
 committed files are what this script writes, so edit this script, not the prototxts.
 """
